@@ -1,0 +1,590 @@
+//! The scenario file format (TOML), its parameters, and errors that point at file:line:col.
+//!
+//! A scenario names one service container (image, script, restart policy, the bind-mounted
+//! directory holding its counter), the phases a run goes through, and the checks that decide
+//! the verdict. Parameters declared under `[params]` have defaults; the CLI overrides them with
+//! `--set name=value`, and `{{name}}` in any string is replaced by the value.
+//!
+//! ```toml
+//! name = "example"
+//! [params]
+//! sleep = { default = 10, help = "seconds the service sleeps after each increment" }
+//! [service]
+//! restart = "always"
+//! script = "echo $(($(cat /tmp/executou) + 1)) > /tmp/executou; sleep {{sleep}}"
+//! [service.counter]
+//! dir = "/tmp"
+//! file = "executou"
+//! [[phases]]
+//! name = "watch"
+//! do = "watch"
+//! until_starts = 3
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use halab_model::RestartPolicy;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// The image name that means "halab's own busybox lab image, built locally".
+pub const LAB_IMAGE: &str = "lab";
+
+/// A scenario as written in its file (parameters not yet applied).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamDecl>,
+    pub service: ServiceFile,
+    #[serde(rename = "phases")]
+    pub phases: Vec<PhaseFile>,
+    #[serde(default)]
+    pub checks: ChecksFile,
+}
+
+/// A declared parameter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDecl {
+    pub default: Scalar,
+    #[serde(default)]
+    pub help: String,
+}
+
+/// A parameter value as TOML may write it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Int(n) => write!(f, "{n}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// `lab` (halab's busybox image) or an image the daemon already has.
+    #[serde(default = "lab_image")]
+    pub image: String,
+    pub restart: Spanned<Templated>,
+    /// A shell script run with `sh -c`.
+    pub script: Spanned<Templated>,
+    pub counter: CounterFile,
+    /// Seconds `docker stop` waits before SIGKILL; engine default when absent.
+    pub stop_timeout: Option<Spanned<Templated>>,
+}
+
+fn lab_image() -> String {
+    LAB_IMAGE.to_owned()
+}
+
+/// The counter the service keeps: a file in a directory bind-mounted from the host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterFile {
+    /// Where the directory is mounted inside the container.
+    pub dir: String,
+    pub file: String,
+    #[serde(default)]
+    pub initial: u64,
+}
+
+/// What a phase does when it begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseAction {
+    /// Nothing: watch the service.
+    Watch,
+    /// Stop the daemon cleanly (SIGTERM) and wait until it has exited.
+    DaemonStop,
+    /// Kill the daemon (SIGKILL) and wait until it has exited.
+    DaemonCrash,
+    /// Start the daemon and wait until it answers.
+    DaemonStart,
+}
+
+impl PhaseAction {
+    pub fn touches_daemon(self) -> bool {
+        self != PhaseAction::Watch
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseFile {
+    pub name: String,
+    #[serde(rename = "do")]
+    pub action: PhaseAction,
+    /// After the action, wait for this many more starts of the service.
+    pub until_starts: Option<Spanned<Templated>>,
+    /// Then stay in the phase this many seconds.
+    pub hold: Option<Spanned<Templated>>,
+    /// Seconds `until_starts` may take before the phase fails.
+    pub timeout: Option<Spanned<Templated>>,
+}
+
+/// Which checks decide the verdict, with their bounds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksFile {
+    #[serde(default)]
+    pub counter_matches_starts: bool,
+    #[serde(default)]
+    pub counter_never_decreases: bool,
+    pub min_restarts: Option<MinRestartsFile>,
+    pub running_after_daemon_start: Option<WithinFile>,
+    #[serde(default)]
+    pub counter_frozen_while_daemon_down: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinRestartsFile {
+    /// Count the restarts up to the end of this phase.
+    pub by_end_of: String,
+    pub count: Spanned<Templated>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithinFile {
+    /// Seconds.
+    pub within: Spanned<Templated>,
+}
+
+/// A value that may contain `{{param}}` references: written as a TOML string or number.
+#[derive(Debug, Clone)]
+pub struct Templated(pub String);
+
+impl<'de> Deserialize<'de> for Templated {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Templated(Scalar::deserialize(d)?.to_string()))
+    }
+}
+
+/// A scenario with its parameters applied: everything the runner needs, typed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub summary: String,
+    pub path: PathBuf,
+    pub params: BTreeMap<String, String>,
+    pub service: Service,
+    pub phases: Vec<Phase>,
+    pub checks: Checks,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub image: String,
+    pub restart: RestartPolicy,
+    pub script: String,
+    pub counter_dir: String,
+    pub counter_file: String,
+    pub counter_initial: u64,
+    pub stop_timeout: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    pub name: String,
+    pub action: PhaseAction,
+    pub until_starts: Option<u64>,
+    pub hold_secs: f64,
+    pub timeout_secs: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Checks {
+    pub counter_matches_starts: bool,
+    pub counter_never_decreases: bool,
+    pub min_restarts: Option<(String, u64)>,
+    pub running_after_daemon_start_within_secs: Option<f64>,
+    pub counter_frozen_while_daemon_down: bool,
+}
+
+impl Scenario {
+    pub fn touches_daemon(&self) -> bool {
+        self.phases.iter().any(|p| p.action.touches_daemon())
+    }
+}
+
+/// Seconds a phase may wait for its `until_starts` when the file does not say.
+pub const DEFAULT_PHASE_TIMEOUT_SECS: f64 = 120.0;
+
+/// Bad input in a scenario, or in the values given for it. Displays as `file:line:col: field: what`.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}:{line}:{col}: {field}{message}", path = .path.display(), field = field_prefix(.field))]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("reading {path}: {source}", path = .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no scenario named `{name}` in {dir}; known scenarios: {known}", dir = .dir.display(), known = .known.join(", "))]
+    Unknown {
+        name: String,
+        dir: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("--set {key}: scenario `{scenario}` has no parameter `{key}`; its parameters: {known}", known = if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    UnknownParam {
+        scenario: String,
+        key: String,
+        known: Vec<String>,
+    },
+    #[error("--set `{given}`: expected name=value")]
+    BadSet { given: String },
+    #[error("--set {key}={value}: parameter `{key}` takes {kind} (its default is {default})")]
+    BadParamValue {
+        key: String,
+        value: String,
+        kind: &'static str,
+        default: String,
+    },
+}
+
+fn field_prefix(field: &Option<String>) -> String {
+    field
+        .as_ref()
+        .map(|f| format!("field `{f}`: "))
+        .unwrap_or_default()
+}
+
+/// Finds a scenario by name in `dir` (`NAME` → `dir/NAME.toml`) or takes a path to a file.
+pub fn locate(name_or_path: &str, dir: &Path) -> Result<PathBuf, ScenarioError> {
+    let as_path = Path::new(name_or_path);
+    if name_or_path.ends_with(".toml") || as_path.components().count() > 1 {
+        return Ok(as_path.to_path_buf());
+    }
+    let path = dir.join(format!("{name_or_path}.toml"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    Err(ScenarioError::Unknown {
+        name: name_or_path.to_owned(),
+        dir: dir.to_path_buf(),
+        known: list(dir).into_iter().map(|(n, _)| n).collect(),
+    })
+}
+
+/// The scenarios in `dir`: (name, path), sorted by name.
+pub fn list(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Parses `--set name=value` arguments.
+pub fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>, ScenarioError> {
+    sets.iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+            _ => Err(ScenarioError::BadSet { given: s.clone() }),
+        })
+        .collect()
+}
+
+/// Reads, parses and resolves a scenario file with the given overrides.
+pub fn load(path: &Path, sets: &[(String, String)]) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &source, sets)
+}
+
+/// Parses and resolves scenario text; `path` is only used in errors and the result.
+pub fn parse(
+    path: &Path,
+    source: &str,
+    sets: &[(String, String)],
+) -> Result<Scenario, ScenarioError> {
+    let file: ScenarioFile = toml::from_str(source).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        invalid(path, source, offset, None, e.message().to_owned())
+    })?;
+    Resolver::new(path, source, &file, sets)?.resolve(file)
+}
+
+fn invalid(
+    path: &Path,
+    source: &str,
+    offset: usize,
+    field: Option<&str>,
+    message: String,
+) -> ScenarioError {
+    let (line, col) = line_col(source, offset);
+    ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        col,
+        field: field
+            .map(str::to_owned)
+            .or_else(|| field_at(source, offset)),
+        message,
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The dotted key written at `offset` (`[table]` header + `key =` on that line), if any: TOML's
+/// own messages say what is wrong but not always where in the document's structure.
+fn field_at(source: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(source.len());
+    let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = source[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['))?;
+    let table = source[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
+/// A value given with `--set` must be of the kind its default is: a number stays a number.
+fn check_kind(key: &str, value: &str, default: &Scalar) -> Result<(), ScenarioError> {
+    let kind = match default {
+        Scalar::Int(_) if value.trim().parse::<i64>().is_err() => "a whole number",
+        Scalar::Float(_) if value.trim().parse::<f64>().is_err() => "a number",
+        _ => return Ok(()),
+    };
+    Err(ScenarioError::BadParamValue {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        kind,
+        default: default.to_string(),
+    })
+}
+
+/// Applies parameters to templated values, turning every problem into a located error.
+struct Resolver<'a> {
+    path: &'a Path,
+    source: &'a str,
+    values: BTreeMap<String, String>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(
+        path: &'a Path,
+        source: &'a str,
+        file: &ScenarioFile,
+        sets: &[(String, String)],
+    ) -> Result<Self, ScenarioError> {
+        let mut values: BTreeMap<String, String> = file
+            .params
+            .iter()
+            .map(|(k, d)| (k.clone(), d.default.to_string()))
+            .collect();
+        for (key, value) in sets {
+            match values.get_mut(key) {
+                Some(slot) => {
+                    check_kind(key, value, &file.params[key].default)?;
+                    *slot = value.clone();
+                }
+                None => {
+                    return Err(ScenarioError::UnknownParam {
+                        scenario: file.name.clone(),
+                        key: key.clone(),
+                        known: file.params.keys().cloned().collect(),
+                    });
+                }
+            }
+        }
+        Ok(Resolver {
+            path,
+            source,
+            values,
+        })
+    }
+
+    fn resolve(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        let s = &file.service;
+        let service = Service {
+            image: s.image.clone(),
+            restart: self.typed(&s.restart, "service.restart")?,
+            script: self.text(&s.script, "service.script")?,
+            counter_dir: s.counter.dir.clone(),
+            counter_file: s.counter.file.clone(),
+            counter_initial: s.counter.initial,
+            stop_timeout: s
+                .stop_timeout
+                .as_ref()
+                .map(|t| self.typed(t, "service.stop_timeout"))
+                .transpose()?,
+        };
+        let mut phases = Vec::with_capacity(file.phases.len());
+        for (i, p) in file.phases.iter().enumerate() {
+            let field = |f: &str| format!("phases[{i}].{f}");
+            phases.push(Phase {
+                name: p.name.clone(),
+                action: p.action,
+                until_starts: p
+                    .until_starts
+                    .as_ref()
+                    .map(|v| self.typed(v, &field("until_starts")))
+                    .transpose()?,
+                hold_secs: p
+                    .hold
+                    .as_ref()
+                    .map(|v| self.seconds(v, &field("hold")))
+                    .transpose()?
+                    .unwrap_or(0.0),
+                timeout_secs: p
+                    .timeout
+                    .as_ref()
+                    .map(|v| self.seconds(v, &field("timeout")))
+                    .transpose()?
+                    .unwrap_or(DEFAULT_PHASE_TIMEOUT_SECS),
+            });
+        }
+        let c = &file.checks;
+        let min_restarts = match &c.min_restarts {
+            Some(m) => {
+                if !phases.iter().any(|p| p.name == m.by_end_of) {
+                    return Err(invalid(
+                        self.path,
+                        self.source,
+                        m.count.span().start,
+                        Some("checks.min_restarts.by_end_of"),
+                        format!("no phase named `{}`", m.by_end_of),
+                    ));
+                }
+                Some((
+                    m.by_end_of.clone(),
+                    self.typed(&m.count, "checks.min_restarts.count")?,
+                ))
+            }
+            None => None,
+        };
+        let checks = Checks {
+            counter_matches_starts: c.counter_matches_starts,
+            counter_never_decreases: c.counter_never_decreases,
+            min_restarts,
+            running_after_daemon_start_within_secs: c
+                .running_after_daemon_start
+                .as_ref()
+                .map(|w| self.seconds(&w.within, "checks.running_after_daemon_start.within"))
+                .transpose()?,
+            counter_frozen_while_daemon_down: c.counter_frozen_while_daemon_down,
+        };
+        Ok(Scenario {
+            name: file.name,
+            summary: file.summary,
+            path: self.path.to_path_buf(),
+            params: self.values.clone(),
+            service,
+            phases,
+            checks,
+        })
+    }
+
+    /// The value with every `{{name}}` replaced.
+    fn text(&self, value: &Spanned<Templated>, field: &str) -> Result<String, ScenarioError> {
+        let raw = &value.get_ref().0;
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw.as_str();
+        while let Some(open) = rest.find("{{") {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 2..];
+            let Some(close) = after.find("}}") else {
+                return Err(self.error(value, field, "`{{` without a closing `}}`".into()));
+            };
+            let name = after[..close].trim();
+            let Some(v) = self.values.get(name) else {
+                let known: Vec<_> = self.values.keys().map(String::as_str).collect();
+                return Err(self.error(
+                    value,
+                    field,
+                    format!(
+                        "`{{{{{name}}}}}` names no parameter; declared under [params]: {}",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            out.push_str(v);
+            rest = &after[close + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn typed<T: FromStr>(&self, value: &Spanned<Templated>, field: &str) -> Result<T, ScenarioError>
+    where
+        T::Err: fmt::Display,
+    {
+        let text = self.text(value, field)?;
+        text.trim().parse().map_err(|e| {
+            let origin = if text == value.get_ref().0 {
+                String::new()
+            } else {
+                format!(" (from `{}`)", value.get_ref().0)
+            };
+            self.error(value, field, format!("`{text}`{origin}: {e}"))
+        })
+    }
+
+    fn seconds(&self, value: &Spanned<Templated>, field: &str) -> Result<f64, ScenarioError> {
+        let secs: f64 = self.typed(value, field)?;
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(self.error(value, field, format!("{secs} is not a number of seconds")));
+        }
+        Ok(secs)
+    }
+
+    fn error(&self, value: &Spanned<Templated>, field: &str, message: String) -> ScenarioError {
+        invalid(
+            self.path,
+            self.source,
+            value.span().start,
+            Some(field),
+            message,
+        )
+    }
+}

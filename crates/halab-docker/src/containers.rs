@@ -1,0 +1,165 @@
+//! Containers a run creates, and their removal. Everything carries [`labels::RUN`].
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, HostConfig, RestartPolicy as ApiPolicy,
+    RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions,
+};
+use halab_model::RestartPolicy;
+
+use crate::{DockerError, labels};
+
+/// What a run asks the daemon to run.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub restart: RestartPolicy,
+    /// `host-path:container-path` bind mounts.
+    pub binds: Vec<String>,
+    /// Seconds `docker stop` (and a clean daemon stop) waits before SIGKILL; `None` = engine default.
+    pub stop_timeout: Option<i64>,
+    /// Labels besides the run label.
+    pub labels: HashMap<String, String>,
+}
+
+/// Creates and starts a container for run `run_id`. Returns its id.
+pub async fn create_and_start(
+    docker: &Docker,
+    run_id: &str,
+    spec: &ContainerSpec,
+) -> Result<String, DockerError> {
+    if docker.inspect_image(&spec.image).await.is_err() {
+        return Err(DockerError::ImageMissing {
+            image: spec.image.clone(),
+            host: "this daemon".into(),
+        });
+    }
+    let mut labels = spec.labels.clone();
+    labels.insert(labels::RUN.to_owned(), run_id.to_owned());
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(spec.cmd.clone()),
+        labels: Some(labels),
+        stop_timeout: spec.stop_timeout,
+        host_config: Some(HostConfig {
+            binds: Some(spec.binds.clone()),
+            restart_policy: Some(api_policy(spec.restart)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptions {
+        name: Some(spec.name.clone()),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(DockerError::api(format!(
+            "creating container {}",
+            spec.name
+        )))?;
+    docker
+        .start_container(&created.id, None)
+        .await
+        .map_err(DockerError::api(format!(
+            "starting container {}",
+            spec.name
+        )))?;
+    Ok(created.id)
+}
+
+/// The Engine API's spelling of a restart policy.
+pub fn api_policy(policy: RestartPolicy) -> ApiPolicy {
+    let name = match policy {
+        RestartPolicy::No => RestartPolicyNameEnum::NO,
+        RestartPolicy::OnFailure { .. } => RestartPolicyNameEnum::ON_FAILURE,
+        RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+        RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+    };
+    ApiPolicy {
+        name: Some(name),
+        maximum_retry_count: Some(i64::from(policy.api_max_retries())),
+    }
+}
+
+pub async fn inspect(docker: &Docker, name: &str) -> Result<ContainerInspectResponse, DockerError> {
+    docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+        .map_err(DockerError::api(format!("inspecting container {name}")))
+}
+
+/// Stops a container through the API (SIGTERM, then SIGKILL after `timeout_secs`).
+pub async fn stop(docker: &Docker, name: &str, timeout_secs: i32) -> Result<(), DockerError> {
+    let options = StopContainerOptions {
+        t: Some(timeout_secs),
+        ..Default::default()
+    };
+    docker
+        .stop_container(name, Some(options))
+        .await
+        .map_err(DockerError::api(format!("stopping container {name}")))
+}
+
+/// The names of the containers labelled with `label_filter` (`key` or `key=value`).
+pub async fn list_labelled(
+    docker: &Docker,
+    label_filter: &str,
+) -> Result<Vec<String>, DockerError> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_owned(),
+            vec![label_filter.to_owned()],
+        )])),
+        ..Default::default()
+    };
+    let found = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(DockerError::api("listing halab's containers"))?;
+    Ok(found
+        .into_iter()
+        .filter_map(|c| c.names?.into_iter().next())
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .collect())
+}
+
+/// Force-removes every container labelled with `label_filter`, with its anonymous volumes.
+/// Returns the names removed.
+pub async fn remove_labelled(
+    docker: &Docker,
+    label_filter: &str,
+) -> Result<Vec<String>, DockerError> {
+    let names = list_labelled(docker, label_filter).await?;
+    for name in &names {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match docker.remove_container(name, Some(options)).await {
+            Ok(()) => {}
+            // Removed meanwhile (for example by a concurrent gc): what we wanted.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(DockerError::api(format!("removing container {name}"))(e)),
+        }
+    }
+    Ok(names)
+}
+
+/// Removes one run's containers.
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, DockerError> {
+    remove_labelled(docker, &labels::run_filter(run_id)).await
+}

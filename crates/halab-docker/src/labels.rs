@@ -1,0 +1,15 @@
+//! The labels halab puts on what it creates.
+
+/// Every container, volume and network a run creates: `halab.run=<run id>`.
+pub const RUN: &str = "halab.run";
+/// The scenario a container belongs to.
+pub const SCENARIO: &str = "halab.scenario";
+/// The role a container plays in its scenario (for example `service`).
+pub const ROLE: &str = "halab.role";
+/// Images halab builds: `halab.image=lab`.
+pub const IMAGE: &str = "halab.image";
+
+/// The events/list filter value that selects one run's objects.
+pub fn run_filter(run_id: &str) -> String {
+    format!("{RUN}={run_id}")
+}

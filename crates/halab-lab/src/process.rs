@@ -1,0 +1,250 @@
+//! Processes seen through /proc: pid files, scans, descendant sets, signals and waiting for exit.
+//!
+//! A process is identified by its pid *and* its start time, so that a pid reused by an unrelated
+//! process is never mistaken for ours, and zombies count as gone: they run nothing, and on some
+//! hosts PID 1 never reaps the orphans it inherits.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::error::LabError;
+
+/// How often waits look at /proc again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// One process, as read from `/proc/<pid>/stat` and `/proc/<pid>/cmdline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    /// The one-letter state from `stat`; `Z` is a zombie.
+    pub state: char,
+    /// Start time in clock ticks since boot: with the pid, a unique identity.
+    pub start_time: u64,
+    /// Arguments; empty for kernel threads and zombies.
+    pub cmdline: Vec<String>,
+}
+
+impl ProcInfo {
+    /// Runs something: neither a zombie nor dead (`X`).
+    pub fn is_live(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X')
+    }
+
+    /// The program's file name, from `argv[0]`.
+    pub fn program(&self) -> &str {
+        self.cmdline
+            .first()
+            .map(|arg0| arg0.rsplit('/').next().unwrap_or(arg0))
+            .unwrap_or("")
+    }
+
+    /// Whether any argument mentions `dir` itself or a path below it, as a whole path: at the
+    /// start of the argument or after `=` or `://` (`--data-root=DIR`, `unix://DIR/docker.sock`),
+    /// and followed by `/` or the end (so lab `a` never matches lab `ab`, nor `/x/s` match `/s`).
+    pub fn mentions_dir(&self, dir: &Path) -> bool {
+        let dir = dir.to_string_lossy();
+        self.cmdline.iter().any(|arg| {
+            arg.match_indices(dir.as_ref()).any(|(start, _)| {
+                let before = &arg[..start];
+                let after = &arg[start + dir.len()..];
+                let starts_path = before.is_empty() || before.ends_with('=') || before.ends_with("://");
+                let ends_path = after.is_empty() || after.starts_with('/');
+                starts_path && ends_path
+            })
+        })
+    }
+}
+
+/// Reads one process; `None` when it does not exist (any more).
+pub fn read(pid: u32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (ppid, state, start_time) = parse_stat(&stat)?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    Some(ProcInfo {
+        pid,
+        ppid,
+        state,
+        start_time,
+        cmdline: split_cmdline(&cmdline),
+    })
+}
+
+/// `(ppid, state, starttime)` from a `/proc/<pid>/stat` line. The command name sits in
+/// parentheses and may itself contain spaces and parentheses, so fields are counted from the
+/// last `)`.
+pub fn parse_stat(stat: &str) -> Option<(u32, char, u64)> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // After the comm: state(3) ppid(4) ... starttime(22), numbering as in proc(5).
+    let state = fields.first()?.chars().next()?;
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((ppid, state, start_time))
+}
+
+fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|b| *b == 0)
+        .filter(|arg| !arg.is_empty())
+        .map(|arg| String::from_utf8_lossy(arg).into_owned())
+        .collect()
+}
+
+/// Every process on the host, at one moment.
+pub fn scan() -> Vec<ProcInfo> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(read)
+        .collect()
+}
+
+/// `roots` and every process below them in the parent tree of `procs`.
+pub fn with_descendants(roots: &BTreeSet<u32>, procs: &[ProcInfo]) -> BTreeSet<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for proc in procs {
+        children.entry(proc.ppid).or_default().push(proc.pid);
+    }
+    let mut found = BTreeSet::new();
+    let mut todo: Vec<u32> = roots.iter().copied().collect();
+    while let Some(pid) = todo.pop() {
+        if found.insert(pid) {
+            todo.extend(children.get(&pid).into_iter().flatten().copied());
+        }
+    }
+    found
+}
+
+/// Our own pid and all our ancestors: never signalled, whatever matches.
+pub fn self_and_ancestors() -> BTreeSet<u32> {
+    let mut protected = BTreeSet::from([1]);
+    let mut pid = std::process::id();
+    while pid > 1 && protected.insert(pid) {
+        match read(pid) {
+            Some(proc) => pid = proc.ppid,
+            None => break,
+        }
+    }
+    protected
+}
+
+/// A live process with this pid and start time still exists.
+pub fn is_running(pid: u32, start_time: u64) -> bool {
+    read(pid).is_some_and(|proc| proc.start_time == start_time && proc.is_live())
+}
+
+/// The pid written in a pid file, if the file exists and holds a number.
+pub fn read_pidfile(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Sends `signal`; a process that is already gone is not an error.
+pub fn send(pid: u32, signal: Signal) -> Result<(), LabError> {
+    let raw = i32::try_from(pid).map_err(|_| LabError::Sys {
+        action: format!("send {signal} to pid {pid}"),
+        source: nix::Error::EINVAL,
+    })?;
+    match kill(Pid::from_raw(raw), signal) {
+        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+        Err(source) => Err(LabError::Sys {
+            action: format!("send {signal} to pid {pid}"),
+            source,
+        }),
+    }
+}
+
+/// Waits until none of `procs` (pid + start time) runs any more; returns those still running
+/// at the deadline.
+pub async fn wait_gone(procs: &[(u32, u64)], timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left: Vec<u32> = procs
+            .iter()
+            .filter(|(pid, start)| is_running(*pid, *start))
+            .map(|(pid, _)| *pid)
+            .collect();
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_awkward_command_names() {
+        let stat = "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 \
+                    987654 1 2 3";
+        assert_eq!(parse_stat(stat), Some((17, 'S', 987654)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn reads_itself() {
+        let me = read(std::process::id()).expect("own /proc entry");
+        assert!(me.is_live());
+        assert!(!me.cmdline.is_empty());
+        assert!(is_running(me.pid, me.start_time));
+        assert!(!is_running(me.pid, me.start_time + 1), "start time is part of identity");
+        assert!(self_and_ancestors().contains(&me.pid));
+    }
+
+    #[test]
+    fn descendants_follow_the_parent_tree() {
+        let proc = |pid, ppid| ProcInfo {
+            pid,
+            ppid,
+            state: 'S',
+            start_time: 0,
+            cmdline: vec![],
+        };
+        let procs = [
+            proc(10, 1),
+            proc(11, 10),
+            proc(12, 11),
+            proc(20, 1),
+            proc(21, 20),
+        ];
+        let found = with_descendants(&BTreeSet::from([10]), &procs);
+        assert_eq!(found, BTreeSet::from([10, 11, 12]));
+    }
+
+    #[test]
+    fn dir_mentions_need_a_path_boundary() {
+        let proc = |args: &[&str]| ProcInfo {
+            pid: 1,
+            ppid: 0,
+            state: 'S',
+            start_time: 0,
+            cmdline: args.iter().map(|a| a.to_string()).collect(),
+        };
+        let dir = Path::new("/s/labs/a");
+        assert!(proc(&["dockerd", "--data-root", "/s/labs/a/data"]).mentions_dir(dir));
+        assert!(proc(&["dockerd", "--data-root=/s/labs/a"]).mentions_dir(dir));
+        assert!(proc(&["shim", "-address", "/s/labs/a/exec/c.sock"]).mentions_dir(dir));
+        assert!(!proc(&["dockerd", "--data-root", "/s/labs/ab/data"]).mentions_dir(dir));
+        assert!(!proc(&["x", "/s/labs/a-b"]).mentions_dir(dir));
+        assert!(!proc(&["x", "/x/s/labs/a/data"]).mentions_dir(dir));
+        assert!(proc(&["docker", "-H", "unix:///s/labs/a/docker.sock"]).mentions_dir(dir));
+    }
+
+    #[test]
+    fn pidfile_parsing_tolerates_whitespace() {
+        let path = std::env::temp_dir().join(format!("halab-lab-pid-{}", std::process::id()));
+        std::fs::write(&path, "1234\n").unwrap();
+        assert_eq!(read_pidfile(&path), Some(1234));
+        std::fs::write(&path, "nope").unwrap();
+        assert_eq!(read_pidfile(&path), None);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read_pidfile(&path), None);
+    }
+}

@@ -1,0 +1,665 @@
+//! The per-container state machine: the daemon's record of one container, the restart manager and
+//! timers it keeps in memory, and the process under it.
+//!
+//! The model is driven by [`ContainerModel::apply`] (something happens at `now`) and
+//! [`ContainerModel::advance`] (time passes to `now`, firing due timers: a back-off restart, or
+//! the SIGKILL that ends a stop's grace period). [`ContainerModel::next_deadline`] says when the
+//! next timer fires, so a driver can jump virtual time from deadline to deadline.
+//!
+//! Each transition is written as the moby function it mirrors (named in its doc comment), so the
+//! order of state changes and events follows the engine's code rather than its documentation.
+//! The API calls are in `api.rs`, the daemon's own life in `daemon.rs`.
+
+use std::mem;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{CgroupVersion, ModelConfig};
+use crate::engine::{EngineVersion, OomFlag};
+use crate::history::{ContainerAction, Nanos};
+use crate::input::{ApiCall, Input};
+use crate::observed::{DaemonPhase, Observed, Status};
+use crate::output::{Answer, Output};
+use crate::policy::RestartPolicy;
+use crate::restart_manager::{Decision, RestartManager};
+use crate::signal::{SIGKILL, killed_by};
+use crate::task::{HeldSignal, ShimEvent, ShimQueue, Task};
+
+/// How a run ended: `container.ExitStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct ExitStatus {
+    pub(crate) code: i64,
+    pub(crate) at: Nanos,
+    pub(crate) oom: bool,
+}
+
+/// What the daemon persists in `config.v2.json`/`hostconfig.json` at every checkpoint, and so
+/// finds again when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Persisted {
+    pub(crate) policy: RestartPolicy,
+    pub(crate) running: bool,
+    pub(crate) paused: bool,
+    pub(crate) restarting: bool,
+    pub(crate) dead: bool,
+    pub(crate) removed: bool,
+    pub(crate) exit_code: i64,
+    pub(crate) oom_killed: bool,
+    pub(crate) started_at: Option<Nanos>,
+    pub(crate) finished_at: Option<Nanos>,
+    pub(crate) restart_count: u32,
+    pub(crate) manually_stopped: bool,
+    pub(crate) started_before: bool,
+}
+
+/// A back-off restart waiting for its timer: the goroutine `handleContainerExit` leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct PendingRestart {
+    pub(crate) at: Nanos,
+    /// The exit it follows, recorded again if the restart is canceled (`SetStopped(&exitStatus)`).
+    pub(crate) exit: ExitStatus,
+}
+
+/// What runs once a `containerStop` has seen the container stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum AfterStop {
+    /// `docker stop`: answer the call.
+    Reply(ApiCall),
+    /// `docker restart`: start again, log `restart`, answer.
+    Restart(ApiCall),
+    /// The daemon's clean shutdown: the daemon exits.
+    Shutdown,
+    /// `restore` stopping a container that outlived a crashed daemon without live-restore.
+    Restore,
+}
+
+/// A `containerStop` waiting for the container to stop (`container.Wait(WaitConditionNotRunning)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct StopWaiter {
+    /// When the grace period ends and SIGKILL follows; `None` once sent, or for a negative timeout.
+    pub(crate) kill_at: Option<Nanos>,
+    pub(crate) then: AfterStop,
+}
+
+/// Everything the daemon holds only in memory, lost whenever its process ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct DaemonMemory {
+    pub(crate) rm: Option<RestartManager>,
+    pub(crate) pending_restart: Option<PendingRestart>,
+    pub(crate) waiters: Vec<StopWaiter>,
+    /// `daemon.shutdown`, set by `Shutdown`.
+    pub(crate) shutting_down: bool,
+    /// libcontainerd's `oom` map entry (20.10), handed to the exit handler.
+    pub(crate) oom_seen: bool,
+    pub(crate) shim_events: ShimQueue,
+}
+
+/// One container under one Docker daemon: the reference model of the engine's restart semantics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContainerModel {
+    pub(crate) config: ModelConfig,
+    pub(crate) disk: Persisted,
+    pub(crate) mem: DaemonMemory,
+    pub(crate) phase: DaemonPhase,
+    pub(crate) task: Task,
+    /// Whether containerd still has the container object (created by each start, deleted by the
+    /// daemon's `Cleanup` after each exit; survives a power loss).
+    pub(crate) c8d_container: bool,
+    /// The latest time the model was given; time never goes back.
+    pub(crate) now: Nanos,
+}
+
+impl ContainerModel {
+    /// A container created (not started) with `policy` on `engine`, other settings at their
+    /// defaults, under a running daemon.
+    pub fn new(policy: RestartPolicy, engine: EngineVersion) -> ContainerModel {
+        ContainerModel::with_config(ModelConfig::new(policy, engine))
+    }
+
+    /// A created (not started) container under a running daemon. The `create` event, if wanted,
+    /// precedes everything the model emits.
+    pub fn with_config(config: ModelConfig) -> ContainerModel {
+        ContainerModel {
+            config,
+            disk: Persisted {
+                policy: config.container.policy,
+                running: false,
+                paused: false,
+                restarting: false,
+                dead: false,
+                removed: false,
+                exit_code: 0,
+                oom_killed: false,
+                started_at: None,
+                finished_at: None,
+                restart_count: 0,
+                manually_stopped: false,
+                started_before: false,
+            },
+            mem: DaemonMemory::default(),
+            phase: DaemonPhase::Up,
+            task: Task::None,
+            c8d_container: false,
+            now: Nanos(i64::MIN),
+        }
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn engine(&self) -> EngineVersion {
+        self.config.engine
+    }
+
+    /// The restart manager, if the daemon currently holds one.
+    pub fn restart_manager(&self) -> Option<&RestartManager> {
+        self.mem.rm.as_ref()
+    }
+
+    /// When a pending back-off restart will start the container.
+    pub fn pending_restart_at(&self) -> Option<Nanos> {
+        self.mem.pending_restart.map(|p| p.at)
+    }
+
+    /// Whether a stop (API stop or restart, daemon shutdown or restore) is waiting for the
+    /// container to exit.
+    pub fn stop_in_progress(&self) -> bool {
+        !self.mem.waiters.is_empty()
+    }
+
+    /// What inspect would show (see [`Observed`]).
+    pub fn state(&self) -> Observed {
+        let d = &self.disk;
+        // Mirrors `container.(*State).StateString`.
+        let status = if d.running {
+            if d.paused {
+                Status::Paused
+            } else if d.restarting {
+                Status::Restarting
+            } else {
+                Status::Running
+            }
+        } else if d.dead {
+            Status::Dead
+        } else if d.started_at.is_none() {
+            Status::Created
+        } else {
+            Status::Exited
+        };
+        Observed {
+            status,
+            removed: d.removed,
+            restart_count: d.restart_count,
+            exit_code: d.exit_code,
+            oom_killed: d.oom_killed,
+            manually_stopped: d.manually_stopped,
+            started_at: d.started_at,
+            finished_at: d.finished_at,
+            policy: d.policy,
+            daemon: self.phase,
+        }
+    }
+
+    /// When the next timer fires: a back-off restart, or the SIGKILL at the end of a stop's grace
+    /// period. `None` when nothing will happen without an input.
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        let restart = self.mem.pending_restart.map(|p| p.at);
+        let kills = self.mem.waiters.iter().filter_map(|w| w.kill_at);
+        restart.into_iter().chain(kills).min()
+    }
+
+    /// Lets time pass up to `now`, firing every timer due by then, each at its own time.
+    pub fn advance(&mut self, now: Nanos) -> Vec<Output> {
+        let now = self.clock(now);
+        let mut out = Vec::new();
+        self.fire_due(now, &mut out);
+        out
+    }
+
+    /// `input` happens at `now`. Timers due by `now` fire first, as [`ContainerModel::advance`]
+    /// would fire them.
+    pub fn apply(&mut self, input: Input, now: Nanos) -> Vec<Output> {
+        let now = self.clock(now);
+        let mut out = Vec::new();
+        self.fire_due(now, &mut out);
+        match input {
+            Input::ProcessExit { code } => self.process_exits(code, false, now),
+            Input::HostSignal { signal } => self.host_signal(signal, now),
+            Input::Oom => self.process_exits(killed_by(SIGKILL), true, now),
+            Input::Api(call) => self.api(call, now, &mut out),
+            Input::Daemon(input) => self.daemon(input, now, &mut out),
+        }
+        self.drain(now, &mut out);
+        out
+    }
+
+    fn clock(&mut self, now: Nanos) -> Nanos {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn fire_due(&mut self, now: Nanos, out: &mut Vec<Output>) {
+        while let Some(at) = self.next_deadline().filter(|at| *at <= now) {
+            if self.mem.pending_restart.is_some_and(|p| p.at == at) {
+                self.restart_timer_fires(at, out);
+            } else if let Some(w) = self.mem.waiters.iter_mut().find(|w| w.kill_at == Some(at)) {
+                w.kill_at = None;
+                let _ = self.daemon_kill(at, out);
+            }
+            self.drain(at, out);
+        }
+    }
+
+    // ----- the process ---------------------------------------------------------------------
+
+    /// The process ends (by itself, by a host signal, or by the OOM killer). The shim records the
+    /// exit and, if a daemon is there to hear it, containerd publishes it.
+    pub(crate) fn process_exits(&mut self, code: i64, oom: bool, now: Nanos) {
+        if !matches!(self.task, Task::Alive { frozen: false, .. }) {
+            return;
+        }
+        self.task = Task::Exited { code, at: now };
+        if self.phase != DaemonPhase::Down {
+            if oom {
+                self.mem.shim_events.push_back(ShimEvent::Oom);
+            }
+            self.mem.shim_events.push_back(ShimEvent::Exit { code });
+        }
+    }
+
+    fn host_signal(&mut self, signal: i32, now: Nanos) {
+        let kills_frozen = signal == SIGKILL && self.config.daemon.cgroup == CgroupVersion::V2;
+        match &mut self.task {
+            Task::Alive { frozen: true, held } if !kills_frozen => held.push(HeldSignal {
+                signal,
+                fatal: true,
+            }),
+            Task::Alive { frozen, .. } => {
+                *frozen = false;
+                self.process_exits(killed_by(signal), false, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// A signal from the daemon reaches the process (containerd `SignalProcess`), which answers
+    /// it as the workload does; a frozen process holds it until thawed, except SIGKILL on
+    /// cgroup v2, which kills it frozen.
+    pub(crate) fn send_signal(&mut self, signal: i32, now: Nanos) {
+        let cgroup = self.config.daemon.cgroup;
+        let Task::Alive { frozen, held } = &mut self.task else {
+            return;
+        };
+        if *frozen {
+            if signal == SIGKILL && cgroup == CgroupVersion::V2 {
+                *frozen = false;
+                self.process_exits(killed_by(SIGKILL), false, now);
+            } else {
+                held.push(HeldSignal {
+                    signal,
+                    fatal: false,
+                });
+            }
+            return;
+        }
+        if let Some(code) = self.config.container.exit_code_on_signal(signal) {
+            self.process_exits(code, false, now);
+        }
+    }
+
+    /// Thaws the process (containerd `Resume`) and delivers the signals it held. containerd
+    /// publishes `TaskResumed` before any exit that follows. Returns whether anything was thawed
+    /// (a process that died frozen cannot be resumed).
+    pub(crate) fn thaw(&mut self, now: Nanos) -> bool {
+        let Task::Alive { frozen, held } = &mut self.task else {
+            return false;
+        };
+        if !*frozen {
+            return false;
+        }
+        *frozen = false;
+        let held = mem::take(held);
+        if self.phase != DaemonPhase::Down {
+            self.mem.shim_events.push_back(ShimEvent::Resumed);
+        }
+        for h in held {
+            let code = if h.fatal {
+                Some(killed_by(h.signal))
+            } else {
+                self.config.container.exit_code_on_signal(h.signal)
+            };
+            if let Some(code) = code {
+                self.process_exits(code, false, now);
+            }
+        }
+        true
+    }
+
+    /// The daemon processes the containerd events waiting for it, in order.
+    ///
+    /// Mirrors `daemon.(*Daemon).ProcessEvent` for `EventOOM`, `EventExit` (init process) and
+    /// `EventResumed`.
+    pub(crate) fn drain(&mut self, now: Nanos, out: &mut Vec<Output>) {
+        while let Some(event) = self.mem.shim_events.pop_front() {
+            match event {
+                ShimEvent::Oom => {
+                    // 20.10 keeps it for the exit (libcontainerd `c.oom`); 24+ sets the flag now.
+                    self.mem.oom_seen = true;
+                    if self.config.engine.oom_flag() == OomFlag::AtOomEvent {
+                        self.disk.oom_killed = true;
+                    }
+                    out.push(Output::Event(ContainerAction::Oom));
+                }
+                ShimEvent::Exit { code } => {
+                    if self.disk.running {
+                        self.handle_container_exit(code, now, out);
+                    } else {
+                        self.task = Task::None;
+                    }
+                }
+                ShimEvent::Resumed => {
+                    if self.disk.paused {
+                        self.disk.paused = false;
+                        out.push(Output::Event(ContainerAction::Unpause));
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- the daemon's transitions ------------------------------------------------------------
+
+    /// The restart manager, created on first use from the persisted policy and count.
+    ///
+    /// Mirrors `container.(*Container).RestartManager`.
+    pub(crate) fn rm_mut(&mut self) -> &mut RestartManager {
+        let (policy, count) = (self.disk.policy, self.disk.restart_count);
+        self.mem
+            .rm
+            .get_or_insert_with(|| RestartManager::new(policy, count))
+    }
+
+    /// The main process exited: decide about a restart, record the exit, log `die`, and let
+    /// every waiting stop go on.
+    ///
+    /// Mirrors `daemon.(*Daemon).handleContainerExit` (20.10). The decision uses
+    /// `daemon.IsShuttingDown() || c.HasBeenManuallyStopped` as "manually stopped" and the time
+    /// since `StartedAt` as the run's length. `RestartCount` is incremented when the restart is
+    /// *decided*, before the back-off delay, so a restart canceled during its back-off still
+    /// counts.
+    pub(crate) fn handle_container_exit(&mut self, code: i64, now: Nanos, out: &mut Vec<Output>) {
+        // DeleteTask, then Cleanup deletes the containerd container (and libcontainerd's oom mark).
+        self.task = Task::None;
+        self.c8d_container = false;
+        let oom = self.config.engine.oom_flag() == OomFlag::AtExit && self.mem.oom_seen;
+        self.mem.oom_seen = false;
+        let exit = ExitStatus { code, at: now, oom };
+
+        let manually_stopped = self.mem.shutting_down || self.disk.manually_stopped;
+        let ran_for_ns = now.0 - self.disk.started_at.unwrap_or(now).0;
+        let decision = self
+            .rm_mut()
+            .should_restart(code, manually_stopped, ran_for_ns, now);
+        if let Decision::Restart { delay_ns } = decision {
+            self.disk.restart_count += 1;
+            self.set_restarting(exit);
+            self.mem.pending_restart = Some(PendingRestart {
+                at: Nanos(now.0 + delay_ns),
+                exit,
+            });
+        } else {
+            self.set_stopped(exit);
+        }
+
+        // SetStopped and SetRestarting both wake every `Wait(NotRunning)`.
+        let waiters = mem::take(&mut self.mem.waiters);
+        let die = Output::Event(ContainerAction::Die { exit_code: code });
+        if self.config.engine.stop_event_before_die() {
+            out.extend(waiters.iter().map(|_| Output::Event(ContainerAction::Stop)));
+            out.push(die);
+            self.after_stops(&waiters, now, out);
+        } else {
+            out.push(die);
+            self.stops_done(waiters, now, out);
+        }
+    }
+
+    /// Each waiting `containerStop` logs `stop`, then whatever follows it runs.
+    pub(crate) fn stops_done(&mut self, waiters: Vec<StopWaiter>, now: Nanos, out: &mut Vec<Output>) {
+        out.extend(waiters.iter().map(|_| Output::Event(ContainerAction::Stop)));
+        self.after_stops(&waiters, now, out);
+    }
+
+    /// What follows each finished stop: answers first, then the daemon's own continuations (they
+    /// may end the daemon, which would drop answers not yet written).
+    fn after_stops(&mut self, waiters: &[StopWaiter], now: Nanos, out: &mut Vec<Output>) {
+        let (answers, daemon): (Vec<_>, Vec<_>) = waiters
+            .iter()
+            .map(|w| w.then)
+            .partition(|then| matches!(then, AfterStop::Reply(_) | AfterStop::Restart(_)));
+        for then in answers.into_iter().chain(daemon) {
+            self.after_stop(then, now, out);
+        }
+    }
+
+    fn after_stop(&mut self, then: AfterStop, now: Nanos, out: &mut Vec<Output>) {
+        match then {
+            AfterStop::Reply(call) => out.push(Output::Reply {
+                call,
+                answer: Answer::status(204),
+            }),
+            AfterStop::Restart(call) => self.restart_after_stop(call, now, out),
+            AfterStop::Shutdown => self.go_down(out),
+            AfterStop::Restore => {
+                // `restore` resets the manager after `shutdownContainer`, then goes on.
+                self.mem.rm = None;
+                self.restore_rest(false, None, now, out);
+            }
+        }
+    }
+
+    /// The back-off timer fires and the container starts again, without resetting the restart
+    /// manager or `RestartCount`.
+    ///
+    /// Mirrors the goroutine at the end of `handleContainerExit`: `<-wait`, then
+    /// `containerStart(c, "", "", false)`; on failure, `SetStopped(&exitStatus)`.
+    fn restart_timer_fires(&mut self, at: Nanos, out: &mut Vec<Output>) {
+        let Some(pending) = self.mem.pending_restart.take() else {
+            return;
+        };
+        if self.container_start(false, at, out).is_err() {
+            self.set_stopped(pending.exit);
+            let waiters = mem::take(&mut self.mem.waiters);
+            self.stops_done(waiters, at, out);
+        }
+    }
+
+    /// A canceled restart manager wakes the back-off goroutine with `ErrRestartCanceled`: the
+    /// container is marked stopped with the exit it was waiting to restart from, and no event is
+    /// logged (the `die` was logged already).
+    ///
+    /// Mirrors the error branch of the goroutine at the end of `handleContainerExit`.
+    pub(crate) fn settle_canceled_restart(&mut self, now: Nanos, out: &mut Vec<Output>) {
+        if !self.mem.rm.is_some_and(|rm| rm.is_canceled()) {
+            return;
+        }
+        let Some(pending) = self.mem.pending_restart.take() else {
+            return;
+        };
+        self.set_stopped(pending.exit);
+        let waiters = mem::take(&mut self.mem.waiters);
+        self.stops_done(waiters, now, out);
+    }
+
+    /// Starts the container's process.
+    ///
+    /// Mirrors `daemon.(*Daemon).containerStart`. With `reset` (every start except the back-off
+    /// restart) it is a no-op on a running container, and it throws the restart manager away
+    /// (`ResetRestartManager(true)`): `RestartCount` goes back to 0, the back-off to 100 ms, a
+    /// cancel is forgotten, and `HasBeenManuallyStopped` is cleared.
+    pub(crate) fn container_start(
+        &mut self,
+        reset: bool,
+        now: Nanos,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Answer> {
+        if reset && self.disk.running {
+            return Ok(());
+        }
+        if self.disk.dead || self.disk.removed {
+            return Err(Answer::status(409));
+        }
+        if reset {
+            self.mem.rm = None;
+            self.disk.restart_count = 0;
+            self.disk.manually_stopped = false;
+        }
+        self.task = Task::Alive {
+            frozen: false,
+            held: Vec::new(),
+        };
+        self.c8d_container = true;
+        self.set_running(now);
+        self.disk.started_before = true;
+        out.push(Output::Event(ContainerAction::Start));
+        Ok(())
+    }
+
+    /// Sends `signal` to the container on behalf of the daemon.
+    ///
+    /// Mirrors `daemon.(*Daemon).killWithSignal` (20.10), which every API kill, stop, restart,
+    /// `rm -f` and the daemon's own shutdown go through. What it does besides signalling, which
+    /// the docs do not say:
+    /// - it cancels the restart manager (`ExitOnNext`) for *any* signal when `Config.StopSignal`
+    ///   is unset — so `docker kill -s HUP` on a process that survives HUP still means the next
+    ///   exit will not be restarted, `always` included — and, when `Config.StopSignal` is set,
+    ///   only for that signal or SIGKILL;
+    /// - it sets `HasBeenManuallyStopped` for every signal unless the daemon is shutting down —
+    ///   also when the daemon itself is stopping a container it found alive at startup;
+    /// - on a restarting container it sends nothing and logs no `kill`: the cancel alone ends
+    ///   the back-off, and the container becomes `exited`;
+    /// - on a paused container it resumes the process after signalling it (when it canceled).
+    pub(crate) fn kill_with_signal(
+        &mut self,
+        signal: i32,
+        now: Nanos,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Answer> {
+        if !self.disk.running {
+            return Err(Answer::status(409));
+        }
+        let cancels = match self.config.container.stop_signal {
+            Some(stop_signal) if signal != SIGKILL => signal == stop_signal,
+            _ => true,
+        };
+        let unpause = cancels && self.disk.paused;
+        if cancels {
+            self.rm_mut().cancel();
+        }
+        if !self.mem.shutting_down {
+            self.disk.manually_stopped = true;
+        }
+        if self.disk.restarting {
+            self.settle_canceled_restart(now, out);
+            return Ok(());
+        }
+        self.send_signal(signal, now);
+        if unpause {
+            self.thaw(now);
+        }
+        out.push(Output::Event(ContainerAction::Kill {
+            signal: signal.to_string(),
+        }));
+        Ok(())
+    }
+
+    /// SIGKILL, then wait for the exit.
+    ///
+    /// Mirrors `daemon.(*Daemon).Kill` (20.10; `daemon.kill` in 29). The model's SIGKILL always
+    /// kills (resuming a paused process first), so the 10 s wait and the direct kill that
+    /// follows it never come into play.
+    pub(crate) fn daemon_kill(&mut self, now: Nanos, out: &mut Vec<Output>) -> Result<(), Answer> {
+        if !self.disk.running {
+            return Err(Answer::status(409));
+        }
+        let _ = self.kill_with_signal(SIGKILL, now, out);
+        self.drain(now, out);
+        Ok(())
+    }
+
+    /// Sends the stop signal, waits up to `timeout_s` for the container to stop, then SIGKILLs
+    /// it; `then` runs once it has stopped.
+    ///
+    /// Mirrors `daemon.(*Daemon).containerStop` (20.10). A running container only: on a stopped
+    /// one it returns at once without a `stop` event. With a timeout of 0 the wait has expired
+    /// before the exit can be processed, so SIGKILL (and its `kill` event) always follows, even
+    /// if the process already died of the stop signal.
+    pub(crate) fn container_stop(
+        &mut self,
+        timeout_s: i64,
+        then: AfterStop,
+        now: Nanos,
+        out: &mut Vec<Output>,
+    ) {
+        let stop_signal = self.config.container.effective_stop_signal();
+        let _ = self.kill_with_signal(stop_signal, now, out);
+        if !self.disk.running {
+            // Canceled out of its back-off: `Wait(NotRunning)` returns at once.
+            self.stops_done(vec![StopWaiter { kill_at: None, then }], now, out);
+            return;
+        }
+        let kill_at = (timeout_s >= 0).then(|| Nanos(now.0 + timeout_s * 1_000_000_000));
+        if timeout_s == 0 {
+            self.mem.waiters.push(StopWaiter {
+                kill_at: None,
+                then,
+            });
+            let _ = self.kill_with_signal(SIGKILL, now, out);
+        } else {
+            self.mem.waiters.push(StopWaiter { kill_at, then });
+        }
+        self.drain(now, out);
+    }
+
+    // ----- state changes ---------------------------------------------------------------------
+
+    /// Mirrors `container.(*State).SetRunning(pid, true)`.
+    fn set_running(&mut self, now: Nanos) {
+        let d = &mut self.disk;
+        d.running = true;
+        d.paused = false;
+        d.restarting = false;
+        d.exit_code = 0;
+        d.started_at = Some(now);
+        if self.config.engine.oom_flag() == OomFlag::AtOomEvent {
+            d.oom_killed = false;
+        }
+    }
+
+    /// Mirrors `container.(*State).SetStopped`.
+    pub(crate) fn set_stopped(&mut self, exit: ExitStatus) {
+        let d = &mut self.disk;
+        d.running = false;
+        d.paused = false;
+        d.restarting = false;
+        d.finished_at = Some(exit.at);
+        d.exit_code = exit.code;
+        if self.config.engine.oom_flag() == OomFlag::AtExit {
+            d.oom_killed = exit.oom;
+        }
+    }
+
+    /// Mirrors `container.(*State).SetRestarting`: still "running" for every API check.
+    fn set_restarting(&mut self, exit: ExitStatus) {
+        let d = &mut self.disk;
+        d.running = true;
+        d.restarting = true;
+        d.paused = false;
+        d.finished_at = Some(exit.at);
+        d.exit_code = exit.code;
+        if self.config.engine.oom_flag() == OomFlag::AtExit {
+            d.oom_killed = exit.oom;
+        }
+    }
+}

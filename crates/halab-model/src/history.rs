@@ -1,0 +1,223 @@
+//! The history of a run: what the daemon did, what the harness did, and what was observed.
+//!
+//! A history is the one record that checks and reports read. It is pure data, ordered by time;
+//! the Docker side fills it from the events stream and `inspect`, the simulator fills it from the
+//! model, and both produce the same shape.
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds since the Unix epoch, as the daemon stamps events (`timeNano`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Nanos(pub i64);
+
+impl Nanos {
+    pub const fn from_millis(ms: i64) -> Nanos {
+        Nanos(ms * 1_000_000)
+    }
+
+    /// Milliseconds from `earlier` to `self` (negative if `self` is earlier).
+    pub fn millis_since(self, earlier: Nanos) -> i64 {
+        (self.0 - earlier.0) / 1_000_000
+    }
+}
+
+/// Where an entry came from: it matters when judging how much to trust its timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The daemon's events stream; `at` is the daemon's own timestamp.
+    Events,
+    /// Reconstructed from `inspect` after the stream was cut (daemon down): the event itself was
+    /// lost with the daemon's in-memory ring, `at` is `State.StartedAt` or `State.FinishedAt`.
+    Inspect,
+    /// Something the harness did or measured; `at` is the host clock.
+    Harness,
+}
+
+/// What a container did, as the events stream names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum ContainerAction {
+    Create,
+    Start,
+    Die { exit_code: i64 },
+    Kill { signal: String },
+    Stop,
+    Oom,
+    Pause,
+    Unpause,
+    Restart,
+    Destroy,
+}
+
+impl ContainerAction {
+    /// The action as the events stream spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ContainerAction::Create => "create",
+            ContainerAction::Start => "start",
+            ContainerAction::Die { .. } => "die",
+            ContainerAction::Kill { .. } => "kill",
+            ContainerAction::Stop => "stop",
+            ContainerAction::Oom => "oom",
+            ContainerAction::Pause => "pause",
+            ContainerAction::Unpause => "unpause",
+            ContainerAction::Restart => "restart",
+            ContainerAction::Destroy => "destroy",
+        }
+    }
+}
+
+/// What happened to the daemon, as the harness did it and saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DaemonAction {
+    /// The harness asked the daemon to stop: SIGTERM (`crash: false`) or SIGKILL (`crash: true`).
+    StopRequested { crash: bool },
+    /// The daemon process has exited.
+    Stopped,
+    /// The harness started the daemon process.
+    StartRequested,
+    /// The daemon answers its API again.
+    Ready,
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Happening {
+    Container {
+        /// The container's name (without the leading `/`).
+        container: String,
+        #[serde(flatten)]
+        action: ContainerAction,
+    },
+    Daemon {
+        action: DaemonAction,
+    },
+    /// A scenario phase began.
+    Phase { name: String },
+    /// The harness read the service's counter.
+    Counter { value: u64 },
+}
+
+/// One entry of a history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub at: Nanos,
+    pub source: Source,
+    #[serde(flatten)]
+    pub what: Happening,
+}
+
+/// A run's history, ordered by `at` (entries with equal times keep the order they were added in).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct History {
+    entries: Vec<Entry>,
+}
+
+impl History {
+    pub fn new() -> History {
+        History::default()
+    }
+
+    /// Adds an entry in time order. Entries reconstructed after the fact land where they belong.
+    pub fn record(&mut self, entry: Entry) {
+        let at = self.entries.partition_point(|e| e.at <= entry.at);
+        self.entries.insert(at, entry);
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The actions of one container, in order, with their times.
+    pub fn container_actions<'a>(
+        &'a self,
+        container: &'a str,
+    ) -> impl Iterator<Item = (Nanos, &'a ContainerAction)> + 'a {
+        self.entries.iter().filter_map(move |e| match &e.what {
+            Happening::Container { container: c, action } if c == container => Some((e.at, action)),
+            _ => None,
+        })
+    }
+
+    /// The times a container was started.
+    pub fn starts<'a>(&'a self, container: &'a str) -> impl Iterator<Item = Nanos> + 'a {
+        self.container_actions(container)
+            .filter(|(_, a)| matches!(a, ContainerAction::Start))
+            .map(|(at, _)| at)
+    }
+
+    /// The times the harness saw a daemon action.
+    pub fn daemon_actions(&self) -> impl Iterator<Item = (Nanos, DaemonAction)> + '_ {
+        self.entries.iter().filter_map(|e| match e.what {
+            Happening::Daemon { action } => Some((e.at, action)),
+            _ => None,
+        })
+    }
+
+    /// The counter readings, in order.
+    pub fn counter_readings(&self) -> impl Iterator<Item = (Nanos, u64)> + '_ {
+        self.entries.iter().filter_map(|e| match e.what {
+            Happening::Counter { value } => Some((e.at, value)),
+            _ => None,
+        })
+    }
+
+    /// When a phase began, if it did.
+    pub fn phase_start(&self, name: &str) -> Option<Nanos> {
+        self.entries.iter().find_map(|e| match &e.what {
+            Happening::Phase { name: n } if n == name => Some(e.at),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(at: i64, source: Source) -> Entry {
+        Entry {
+            at: Nanos(at),
+            source,
+            what: Happening::Container {
+                container: "svc".into(),
+                action: ContainerAction::Start,
+            },
+        }
+    }
+
+    #[test]
+    fn late_entries_land_in_time_order() {
+        let mut h = History::new();
+        h.record(start(10, Source::Events));
+        h.record(start(30, Source::Events));
+        h.record(start(20, Source::Inspect));
+        let times: Vec<i64> = h.starts("svc").map(|n| n.0).collect();
+        assert_eq!(times, [10, 20, 30]);
+        assert_eq!(h.entries()[1].source, Source::Inspect);
+    }
+
+    #[test]
+    fn entries_serialise_flat() {
+        let e = Entry {
+            at: Nanos(5),
+            source: Source::Events,
+            what: Happening::Container {
+                container: "svc".into(),
+                action: ContainerAction::Die { exit_code: 137 },
+            },
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"at": 5, "source": "events", "kind": "container",
+                               "container": "svc", "action": "die", "exit_code": 137})
+        );
+        assert_eq!(serde_json::from_value::<Entry>(json).unwrap(), e);
+    }
+}

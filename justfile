@@ -1,0 +1,54 @@
+# halab's recipes. `just` alone lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Run a scenario by name on a fresh lab daemon, e.g. `just scenario restart-always --set sleep=1`.
+scenario NAME *ARGS:
+    cargo run --quiet --release -p halab -- scenario run {{NAME}} {{ARGS}}
+
+# List the scenarios.
+scenarios:
+    cargo run --quiet --release -p halab -- scenario list
+
+# Everything CI runs: format, lints, every test (real daemons), then proof that nothing is left.
+test: lint
+    cargo nextest run --workspace --no-fail-fast
+    cargo test --workspace --doc --quiet
+    just check-clean
+
+# Formatting and clippy, warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# Fail if any container, namespace or lab daemon made by halab is still on the machine.
+check-clean:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    left=$(docker ps -aq --filter label=halab.run)
+    ns=$(ip netns list | grep -o '^halab-[^ ]*' || true)
+    dockerds=$(pgrep -af 'dockerd .*halab' || true)
+    if [ -n "$left$ns$dockerds" ]; then
+        echo "check-clean: halab left things behind:"
+        [ -z "$left" ] || docker ps -a --filter label=halab.run
+        [ -z "$ns" ] || echo "namespaces: $ns"
+        [ -z "$dockerds" ] || echo "lab daemons: $dockerds"
+        exit 1
+    fi
+    echo "check-clean: no labelled container, no halab namespace, no lab daemon left"
+
+# Start a named lab daemon (needs root), e.g. `just lab-up demo`.
+lab-up NAME *ARGS:
+    cargo run --quiet --release -p halab -- lab up {{NAME}} {{ARGS}}
+
+# Remove a named lab daemon and everything it made.
+lab-down NAME:
+    cargo run --quiet --release -p halab -- lab down {{NAME}}
+
+# Remove everything halab left behind (containers, labs, work directories).
+gc:
+    cargo run --quiet --release -p halab -- gc

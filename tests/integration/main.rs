@@ -1,0 +1,10 @@
+//! halab's integration tests: the `halab` binary against real daemons — lab daemons it starts
+//! (root) and the machine's own daemon (never stopped). One test binary, as in jj and nextest;
+//! nextest serialises the heavy ones (see .config/nextest.toml).
+//!
+//! No test skips: without a daemon, or without root where a lab is needed, they fail and say why.
+
+mod bad_input;
+mod observe;
+mod seed;
+mod support;

@@ -1,0 +1,87 @@
+//! Observation against real daemons: events become history, and what the events stream loses
+//! when a daemon stops is reconciled from `inspect`.
+
+use std::time::Duration;
+
+use halab_docker::image::LabImage;
+use halab_docker::observe::Observer;
+use halab_docker::{Recorder, labels};
+use halab_model::{ContainerAction, Source};
+use testcontainers::core::WaitFor;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+
+use crate::support::*;
+
+fn actions(recorder: &Recorder, container: &str) -> Vec<(ContainerAction, Source)> {
+    recorder.with(|h| {
+        h.entries()
+            .iter()
+            .filter_map(|e| match &e.what {
+                halab_model::Happening::Container {
+                    container: c,
+                    action,
+                } if c == container => Some((action.clone(), e.source)),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// A fixture container (testcontainers, removed on drop) that exits with 3 on the machine's
+/// daemon: the observer records its start and its die with exit code 3, from the stream.
+#[tokio::test]
+async fn the_events_stream_becomes_history() {
+    require_machine_daemon();
+    let (docker, _) = halab_docker::connect("unix:///var/run/docker.sock")
+        .await
+        .unwrap();
+    let image = LabImage::from_busybox(None).unwrap();
+    let tag = image.ensure(&docker).await.unwrap().to_owned();
+    let (repository, version) = tag.split_once(':').unwrap();
+
+    let run_id = format!("observe-{}", std::process::id());
+    let recorder = Recorder::new();
+    let observer = Observer::spawn(
+        docker.clone(),
+        &run_id,
+        recorder.clone(),
+        halab_docker::now(),
+    );
+    assert!(
+        observer.wait_live(Duration::from_secs(10)).await,
+        "the observer never followed the stream"
+    );
+
+    let name = format!("halab-{run_id}-fixture");
+    let fixture = GenericImage::new(repository, version)
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(["sh", "-c", "exit 3"])
+        .with_label(labels::RUN, &run_id)
+        .with_container_name(&name)
+        .start()
+        .await
+        .expect("starting the fixture container");
+
+    let died = recorder
+        .wait_until(Duration::from_secs(10), |h| {
+            h.container_actions(&name)
+                .any(|(_, a)| matches!(a, ContainerAction::Die { .. }))
+        })
+        .await;
+    assert!(died, "no die recorded: {:?}", actions(&recorder, &name));
+    let seen = actions(&recorder, &name);
+    let order: Vec<&ContainerAction> = seen.iter().map(|(a, _)| a).collect();
+    let start = order
+        .iter()
+        .position(|a| **a == ContainerAction::Start)
+        .expect("a start");
+    let die = order
+        .iter()
+        .position(|a| **a == ContainerAction::Die { exit_code: 3 })
+        .expect("die with exit code 3");
+    assert!(start < die, "{order:?}");
+    assert!(seen.iter().all(|(_, s)| *s == Source::Events));
+    drop(fixture);
+    observer.stop();
+}

@@ -1,0 +1,192 @@
+//! Running the `halab` binary and looking for what it may have left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository's scenarios.
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+/// A short, unique state directory (unix socket paths are limited to 108 bytes).
+pub struct StateDir(pub PathBuf);
+
+impl StateDir {
+    pub fn new() -> StateDir {
+        let dir = PathBuf::from(format!("/tmp/hl-{:08x}", rand_u32()));
+        std::fs::create_dir_all(&dir).expect("creating a state dir");
+        StateDir(dir)
+    }
+
+    /// Labs still registered under this state dir.
+    pub fn labs(&self) -> Vec<String> {
+        std::fs::read_dir(self.0.join("labs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        // A failed test may leave a lab running: take its labs down before removing the
+        // directory that names them, or their daemons would be orphaned.
+        if !self.labs().is_empty() {
+            let _ = Command::new(env!("CARGO_BIN_EXE_halab"))
+                .args(["lab", "down", "--all"])
+                .env("HALAB_STATE_DIR", &self.0)
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+/// `halab ARGS` with its own state dir and the repository's scenarios.
+pub fn halab(state: &StateDir, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_halab"));
+    cmd.args(args)
+        .env("HALAB_STATE_DIR", &state.0)
+        .env("HALAB_SCENARIOS", scenarios_dir())
+        .env_remove("DOCKER_HOST")
+        .env_remove("HALAB_LOG");
+    cmd
+}
+
+/// What a finished `halab` said.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl From<Output> for Outcome {
+    fn from(o: Output) -> Outcome {
+        Outcome {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn run(mut cmd: Command) -> Outcome {
+    cmd.output().expect("running halab").into()
+}
+
+/// The machine's daemon must be there: tests fail, never skip, without it.
+pub fn require_machine_daemon() {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "these tests need the machine's Docker daemon (`docker info` failed)"
+    );
+}
+
+pub fn require_root() {
+    assert!(
+        nix_is_root(),
+        "these tests start lab daemons and need root; run the suite as root (CI does)"
+    );
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Containers on the machine's daemon labelled with this run (or any run, for `None`).
+pub fn labelled_containers(run_id: Option<&str>) -> Vec<String> {
+    let filter = match run_id {
+        Some(id) => format!("label=halab.run={id}"),
+        None => "label=halab.run".to_owned(),
+    };
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &filter])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Network namespaces named halab-<name>.
+pub fn netns_exists(name: &str) -> bool {
+    Path::new("/var/run/netns")
+        .join(format!("halab-{name}"))
+        .exists()
+}
+
+/// Processes whose command line mentions `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    found
+}
+
+/// The check named `name` in a JSON report.
+pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {}", report["checks"]))
+}
+
+/// Writes a variant of the seed scenario with its script replaced.
+pub fn seed_with_script(dir: &Path, file: &str, script: &str) -> PathBuf {
+    let seed = std::fs::read_to_string(scenarios_dir().join("restart-always.toml")).unwrap();
+    let original = seed
+        .lines()
+        .find(|l| l.starts_with("script = "))
+        .expect("the seed has a script line");
+    let variant = seed.replace(original, &format!("script = {script:?}"));
+    assert_ne!(variant, seed);
+    let path = dir.join(file);
+    std::fs::write(&path, variant).unwrap();
+    path
+}
