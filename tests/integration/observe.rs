@@ -85,3 +85,58 @@ async fn the_events_stream_becomes_history() {
     drop(fixture);
     observer.stop();
 }
+
+/// What the events stream did not deliver is reconciled from `inspect`: an observer that starts
+/// listening after a fixture started (as after a daemon restart, when the ring is gone) still
+/// records that start, marked as coming from `inspect`, at the time the daemon reports.
+#[tokio::test]
+async fn a_start_the_stream_missed_is_reconciled_from_inspect() {
+    require_machine_daemon();
+    let (docker, _) = halab_docker::connect("unix:///var/run/docker.sock")
+        .await
+        .unwrap();
+    let tag = LabImage::from_busybox(None)
+        .unwrap()
+        .ensure(&docker)
+        .await
+        .unwrap()
+        .to_owned();
+    let (repository, version) = tag.split_once(':').unwrap();
+
+    let run_id = format!("reconcile-{}", std::process::id());
+    let name = format!("halab-{run_id}-fixture");
+    let fixture = GenericImage::new(repository, version)
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(["sleep", "30"])
+        .with_label(labels::RUN, &run_id)
+        .with_container_name(&name)
+        .start()
+        .await
+        .expect("starting the fixture container");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let recorder = Recorder::new();
+    let observer = Observer::spawn(
+        docker.clone(),
+        &run_id,
+        recorder.clone(),
+        halab_docker::now(),
+    );
+    assert!(observer.wait_live(Duration::from_secs(10)).await);
+    let seen = actions(&recorder, &name);
+    assert_eq!(
+        seen,
+        [(ContainerAction::Start, Source::Inspect)],
+        "{seen:?}"
+    );
+
+    let inspected = halab_docker::containers::inspect(&docker, &name)
+        .await
+        .unwrap();
+    let started_at =
+        halab_docker::parse_docker_time(&inspected.state.unwrap().started_at.unwrap()).unwrap();
+    let recorded_at = recorder.with(|h| h.starts(&name).next()).unwrap();
+    assert_eq!(recorded_at, started_at);
+    drop(fixture);
+    observer.stop();
+}

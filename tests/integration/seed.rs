@@ -220,7 +220,11 @@ fn an_interrupted_lab_run_removes_everything() {
     let status = child.wait().unwrap();
     let rest = drain.join().unwrap();
     assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
-    assert!(rest.iter().any(|l| l.contains("interrupted")), "{}", rest.join("\n"));
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted")),
+        "{}",
+        rest.join("\n")
+    );
     assert!(state.labs().is_empty(), "labs left: {:?}", state.labs());
     assert!(!netns_exists(&labs[0]), "namespace left");
     assert!(

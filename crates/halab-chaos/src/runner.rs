@@ -225,7 +225,7 @@ async fn execute(
 
     let image = match &lab_image {
         Some(lab_image) => {
-            view.note("building the lab image (busybox, FROM scratch)");
+            view.note("making sure the daemon has the lab image (busybox, FROM scratch)");
             lab_image.ensure(&docker).await?.to_owned()
         }
         None => scenario.service.image.clone(),

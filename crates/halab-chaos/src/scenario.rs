@@ -588,3 +588,118 @@ impl<'a> Resolver<'a> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../../../scenarios/restart-always.toml");
+
+    fn parse_seed(sets: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
+        let sets: Vec<(String, String)> = sets
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(Path::new("seed.toml"), SEED, &sets)
+    }
+
+    #[test]
+    fn the_seed_is_the_2015_experiment() {
+        let s = parse_seed(&[]).unwrap();
+        assert_eq!(s.service.restart, RestartPolicy::Always);
+        assert_eq!(
+            s.service.script,
+            "echo $(($(cat /tmp/executou) + 1)) > /tmp/executou; sleep 10"
+        );
+        assert_eq!(
+            (
+                s.service.counter_dir.as_str(),
+                s.service.counter_file.as_str()
+            ),
+            ("/tmp", "executou")
+        );
+        assert_eq!(s.service.counter_initial, 0);
+        let actions: Vec<PhaseAction> = s.phases.iter().map(|p| p.action).collect();
+        assert_eq!(
+            actions,
+            [
+                PhaseAction::Watch,
+                PhaseAction::DaemonStop,
+                PhaseAction::DaemonStart
+            ]
+        );
+        assert_eq!(s.checks.min_restarts, Some(("natural-restarts".into(), 3)));
+    }
+
+    #[test]
+    fn sets_reach_every_templated_value() {
+        let s = parse_seed(&[("sleep", "1"), ("restarts", "5"), ("down", "2")]).unwrap();
+        assert!(s.service.script.ends_with("sleep 1"));
+        assert_eq!(s.phases[0].until_starts, Some(5));
+        assert_eq!(s.phases[1].hold_secs, 2.0);
+        assert_eq!(s.checks.min_restarts, Some(("natural-restarts".into(), 5)));
+    }
+
+    fn error_of(source: &str) -> String {
+        parse(Path::new("x.toml"), source, &[])
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_bad_policy_names_file_line_column_and_field() {
+        let bad = SEED.replace("restart = \"always\"", "restart = \"alwayz\"");
+        let line = bad.lines().position(|l| l.contains("alwayz")).unwrap() + 1;
+        let err = error_of(&bad);
+        assert!(err.starts_with(&format!("x.toml:{line}:")), "{err}");
+        assert!(err.contains("field `service.restart`"), "{err}");
+        assert!(err.contains("`alwayz` is not a restart policy"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_located() {
+        let bad = SEED.replace("[service]\n", "[service]\nrestrat = \"no\"\n");
+        let line = bad.lines().position(|l| l.starts_with("restrat")).unwrap() + 1;
+        let err = error_of(&bad);
+        assert!(
+            err.starts_with(&format!("x.toml:{line}:1: field `service.restrat`")),
+            "{err}"
+        );
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn an_undeclared_template_lists_the_parameters() {
+        let bad = SEED.replace("sleep {{sleep}}", "sleep {{nap}}");
+        let err = error_of(&bad);
+        assert!(err.contains("field `service.script`"), "{err}");
+        assert!(err.contains("`{{nap}}` names no parameter"), "{err}");
+        assert!(err.contains("sleep"), "{err}");
+    }
+
+    #[test]
+    fn a_set_of_the_wrong_kind_or_name_is_refused() {
+        let err = parse_seed(&[("sleep", "soon")]).unwrap_err().to_string();
+        assert!(
+            err.contains("takes a whole number (its default is 10)"),
+            "{err}"
+        );
+        let err = parse_seed(&[("slep", "1")]).unwrap_err().to_string();
+        assert!(
+            err.contains("no parameter `slep`") && err.contains("sleep"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_check_naming_a_missing_phase_is_refused() {
+        let bad = SEED.replace("by_end_of = \"natural-restarts\"", "by_end_of = \"nope\"");
+        assert!(error_of(&bad).contains("no phase named `nope`"));
+    }
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

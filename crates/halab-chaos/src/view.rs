@@ -52,7 +52,10 @@ const CLEAR: &str = "\r\x1b[2K";
 impl StderrView {
     fn line(&self, text: &str) {
         let clear = if self.live { CLEAR } else { "" };
-        say(&format!("{clear}{:>7.1}s  {text}\n", self.started.elapsed().as_secs_f64()));
+        say(&format!(
+            "{clear}{:>7.1}s  {text}\n",
+            self.started.elapsed().as_secs_f64()
+        ));
     }
 }
 

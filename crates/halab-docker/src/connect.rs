@@ -42,12 +42,12 @@ pub async fn connect(host: &str) -> Result<(Docker, DaemonInfo), DockerError> {
         Some(path) => Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
             .map_err(|e| unreachable(e.to_string()))?,
         None if host.starts_with("tcp://") || host.starts_with("http://") => {
-            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(|e| {
-                DockerError::BadHost {
+            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(
+                |e| DockerError::BadHost {
                     host: host.to_owned(),
                     reason: e.to_string(),
-                }
-            })?
+                },
+            )?
         }
         None => {
             return Err(DockerError::BadHost {

@@ -29,7 +29,10 @@ pub fn pids_below(dir: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
     for cgroup in with_subdirs(dir) {
         if let Ok(text) = std::fs::read_to_string(cgroup.join("cgroup.procs")) {
-            pids.extend(text.lines().filter_map(|line| line.trim().parse::<u32>().ok()));
+            pids.extend(
+                text.lines()
+                    .filter_map(|line| line.trim().parse::<u32>().ok()),
+            );
         }
     }
     pids

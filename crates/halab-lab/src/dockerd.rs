@@ -117,16 +117,17 @@ pub fn spawn(bins: &Binaries, paths: &LabPaths, options: &LabOptions) -> Result<
 /// Whether this process is the lab's dockerd: program `dockerd`, listening on the lab's socket.
 pub fn is_lab_dockerd(proc: &ProcInfo, paths: &LabPaths) -> bool {
     let host = paths.docker_host();
-    proc.is_live() && proc.program() == "dockerd" && proc.cmdline.iter().any(|arg| *arg == host)
+    proc.is_live() && proc.program() == "dockerd" && proc.cmdline.contains(&host)
 }
 
 /// The lab's live dockerd, if any: from the pid file first, else by scanning /proc (the pid file
 /// is written a moment after start, and a pid in it may since have been reused).
 pub fn find(paths: &LabPaths) -> Option<ProcInfo> {
-    if let Some(proc) = process::read_pidfile(&paths.pidfile()).and_then(process::read) {
-        if is_lab_dockerd(&proc, paths) {
-            return Some(proc);
-        }
+    if let Some(proc) = process::read_pidfile(&paths.pidfile())
+        .and_then(process::read)
+        .filter(|proc| is_lab_dockerd(proc, paths))
+    {
+        return Some(proc);
     }
     process::scan()
         .into_iter()

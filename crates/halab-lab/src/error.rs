@@ -159,7 +159,11 @@ fn describe_existing(existing: &[String]) -> String {
 
 impl LabError {
     /// Shorthand for the common "an fs operation on a path failed" case.
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         LabError::Io {
             action,
             path: path.into(),

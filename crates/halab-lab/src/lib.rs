@@ -9,7 +9,10 @@
 //!   own containerd keeps its socket);
 //! - the network namespace `halab-NAME`, in which dockerd runs (so its `docker0`, iptables
 //!   rules and container networks never touch the host's);
-//! - the cgroup parent `/halab-NAME`, under which its containers' cgroups live.
+//! - the cgroup parent `/halab-NAME`, under which its containers' cgroups live;
+//! - outside its dir only two small things in /run: the record `/run/halab/netns-owners/halab-NAME`
+//!   (which lab dir the netns belongs to, so `gc` of one state root never takes another's) and,
+//!   while containers run, their shims' sockets in `/run/containerd/s/`.
 //!
 //! Invariants:
 //! - **A lab never runs outside its netns.** dockerd is only ever started as
@@ -19,8 +22,8 @@
 //!   in `dockerd.log`; any later halab process finds it again from the pid file and /proc.
 //! - **`down` is idempotent and leaves nothing**: no process, mount, netns, cgroup or file of
 //!   the lab — also after a crash, when containerd's shims and the containers keep running
-//!   re-parented to PID 1, and on a half-made lab. See [`teardown`](crate::teardown) for the
-//!   order this takes.
+//!   re-parented to PID 1, and on a half-made lab. The `teardown` module explains the order
+//!   this takes.
 //! - **Nothing is found by guessing.** Every path of a lab follows from the state root and the
 //!   name; a process belongs to a lab only if its command line names the lab dir, it lives in
 //!   the lab's netns or cgroups, or it descends from such a process.
@@ -324,6 +327,13 @@ impl Lab {
     /// then stops those containers and starts the ones with a restart policy again.
     pub async fn start(&self) -> Result<(), LabError> {
         host::require_root()?;
+        if !self.paths.meta_file().exists() {
+            return Err(LabError::NoSuchLab {
+                name: self.paths.name.clone(),
+                existing: lab_names(&self.state_root)?,
+                state_root: self.state_root.clone(),
+            });
+        }
         if let Some(dockerd) = dockerd::find(&self.paths) {
             return Err(LabError::AlreadyRunning {
                 name: self.paths.name.clone(),

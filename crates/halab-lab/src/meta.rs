@@ -103,7 +103,10 @@ mod tests {
         sample().write(&path).unwrap();
         assert_eq!(LabMeta::read(&path).unwrap(), sample());
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"created\": \"2026-01-02T03:04:05Z\""), "{text}");
+        assert!(
+            text.contains("\"created\": \"2026-01-02T03:04:05Z\""),
+            "{text}"
+        );
         assert!(!path.with_extension("json.tmp").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

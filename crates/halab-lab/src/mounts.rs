@@ -46,9 +46,9 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|digits| {
-            bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d))
-        });
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|digits| bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)));
         match octal {
             Some(digits) => {
                 let value = digits
@@ -68,7 +68,8 @@ fn unescape(field: &str) -> String {
 
 /// All current mounts of our mount namespace.
 pub fn current() -> Result<Vec<Mount>, LabError> {
-    let text = std::fs::read_to_string(MOUNTINFO).map_err(|e| LabError::io("read", MOUNTINFO, e))?;
+    let text =
+        std::fs::read_to_string(MOUNTINFO).map_err(|e| LabError::io("read", MOUNTINFO, e))?;
     Ok(parse_mountinfo(&text))
 }
 

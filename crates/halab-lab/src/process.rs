@@ -52,7 +52,8 @@ impl ProcInfo {
             arg.match_indices(dir.as_ref()).any(|(start, _)| {
                 let before = &arg[..start];
                 let after = &arg[start + dir.len()..];
-                let starts_path = before.is_empty() || before.ends_with('=') || before.ends_with("://");
+                let starts_path =
+                    before.is_empty() || before.ends_with('=') || before.ends_with("://");
                 let ends_path = after.is_empty() || after.starts_with('/');
                 starts_path && ends_path
             })
@@ -194,7 +195,10 @@ mod tests {
         assert!(me.is_live());
         assert!(!me.cmdline.is_empty());
         assert!(is_running(me.pid, me.start_time));
-        assert!(!is_running(me.pid, me.start_time + 1), "start time is part of identity");
+        assert!(
+            !is_running(me.pid, me.start_time + 1),
+            "start time is part of identity"
+        );
         assert!(self_and_ancestors().contains(&me.pid));
     }
 

@@ -30,7 +30,10 @@ pub fn lab_tasks(paths: &LabPaths, lab_procs: &[ProcInfo]) -> Vec<Task> {
             tasks.push((namespace.clone(), id));
         }
     }
-    for proc in lab_procs.iter().filter(|p| p.program().starts_with("containerd-shim")) {
+    for proc in lab_procs
+        .iter()
+        .filter(|p| p.program().starts_with("containerd-shim"))
+    {
         let flag = |name: &str| {
             proc.cmdline
                 .windows(2)
@@ -61,7 +64,9 @@ pub fn remove_sockets(paths: &LabPaths, tasks: &[Task]) {
         match std::fs::remove_file(&socket) {
             Ok(()) => tracing::debug!(socket = %socket.display(), "removed stale shim socket"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(socket = %socket.display(), error = %e, "could not remove shim socket"),
+            Err(e) => {
+                tracing::warn!(socket = %socket.display(), error = %e, "could not remove shim socket")
+            }
         }
     }
 }

@@ -109,7 +109,8 @@ async fn stop_dockerd_gracefully(paths: &LabPaths) -> Result<(), LabError> {
     };
     tracing::debug!(lab = %paths.name, pid = dockerd.pid, "SIGTERM to dockerd");
     process::send(dockerd.pid, Signal::SIGTERM)?;
-    let left = process::wait_gone(&[(dockerd.pid, dockerd.start_time)], GRACEFUL_DOWN_TIMEOUT).await;
+    let left =
+        process::wait_gone(&[(dockerd.pid, dockerd.start_time)], GRACEFUL_DOWN_TIMEOUT).await;
     if !left.is_empty() {
         tracing::warn!(
             lab = %paths.name,

@@ -8,15 +8,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use halab_lab::{Lab, LabError, LabOptions, StopMode, gc};
 
-/// `gc` removes every unused `halab-*` netns, including those of labs of *other* state roots
-/// that are momentarily stopped; so the gc test runs alone (write lock) and the others together
-/// (read locks).
-static GC_EXCLUSION: RwLock<()> = RwLock::new(());
+/// `gc` removes unused `halab-*` netns without an owner record; a lab whose `up` is between
+/// `ip netns add` and writing that record would look stray for a moment. So the gc test runs
+/// alone (write lock) and the others together (read locks).
+static GC_EXCLUSION: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 const IMAGE: &str = "lab-test";
 /// A container that exits promptly on SIGTERM, so graceful stops do not wait 10 s for it.
@@ -51,7 +50,10 @@ impl Drop for TestRoot {
                     .block_on(gc(&root))
             })
             .join();
-            eprintln!("cleanup after failed test: gc {:?} -> {result:?}", self.path);
+            eprintln!(
+                "cleanup after failed test: gc {:?} -> {result:?}",
+                self.path
+            );
         }
         let _ = std::fs::remove_dir_all(&self.path);
     }
@@ -74,7 +76,10 @@ fn require_root_and_tools() {
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|out| out.status.success());
-        assert!(found, "the halab-lab tests need `{tool}`: install {package}");
+        assert!(
+            found,
+            "the halab-lab tests need `{tool}`: install {package}"
+        );
     }
     assert!(
         Path::new("/bin/busybox").is_file(),
@@ -120,7 +125,10 @@ fn build_image(lab: &Lab, root: &Path) {
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
     )
     .unwrap();
-    docker(lab, &["build", "-q", "-t", IMAGE, &context.to_string_lossy()]);
+    docker(
+        lab,
+        &["build", "-q", "-t", IMAGE, &context.to_string_lossy()],
+    );
 }
 
 fn run_service(lab: &Lab, name: &str) {
@@ -182,13 +190,35 @@ fn is_alive(pid: u32) -> bool {
     processes().iter().any(|p| p.pid == pid && !p.zombie)
 }
 
+/// The sockets the given shims listen on, read from the socket table of their network namespace
+/// (the lab's): containerd puts them in /run/containerd/s/.
+fn shim_sockets(shims: &[u32]) -> Vec<PathBuf> {
+    let mut sockets: Vec<PathBuf> = shims
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/net/unix")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .filter_map(|line| line.split_whitespace().nth(7).map(str::to_owned))
+                .filter(|path| path.starts_with("/run/containerd/s/"))
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    sockets.sort();
+    sockets.dedup();
+    sockets
+}
+
 /// The live containerd shims serving this lab's containerd.
 fn shims_of(lab: &Lab) -> Vec<u32> {
     let address = lab.dir().join("exec/containerd/containerd.sock");
     let address = address.to_string_lossy();
     processes()
         .into_iter()
-        .filter(|p| !p.zombie && p.cmdline.contains("containerd-shim") && p.cmdline.contains(&*address))
+        .filter(|p| {
+            !p.zombie && p.cmdline.contains("containerd-shim") && p.cmdline.contains(&*address)
+        })
         .map(|p| p.pid)
         .collect()
 }
@@ -206,21 +236,36 @@ fn assert_nothing_left(root: &Path, lab_name: &str, lab_dir: &Path) {
         .filter(|p| p.cmdline.contains(&root_text))
         .map(|p| format!("{} {}", p.pid, p.cmdline))
         .collect();
-    assert!(procs.is_empty(), "processes mention {root_text}: {procs:#?}");
+    assert!(
+        procs.is_empty(),
+        "processes mention {root_text}: {procs:#?}"
+    );
 
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let mounts: Vec<&str> = mountinfo
         .lines()
-        .filter(|line| line.split(' ').nth(4).is_some_and(|point| point.starts_with(&root_text)))
+        .filter(|line| {
+            line.split(' ')
+                .nth(4)
+                .is_some_and(|point| point.starts_with(&root_text))
+        })
         .collect();
     assert!(mounts.is_empty(), "mounts under {root_text}: {mounts:#?}");
 
     let netns = format!("halab-{lab_name}");
     assert!(
-        !netns_list().lines().any(|line| line.split(' ').next() == Some(netns.as_str())),
+        !netns_list()
+            .lines()
+            .any(|line| line.split(' ').next() == Some(netns.as_str())),
         "netns {netns} still exists"
     );
     assert!(!lab_dir.exists(), "{} still exists", lab_dir.display());
+    let owner_record = Path::new(halab_lab::NETNS_OWNERS_DIR).join(&netns);
+    assert!(
+        !owner_record.exists(),
+        "{} still exists",
+        owner_record.display()
+    );
 
     let cgroups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
         .map(|entries| {
@@ -241,7 +286,7 @@ fn secs(d: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
-    let _shared = GC_EXCLUSION.read().unwrap_or_else(|e| e.into_inner());
+    let _shared = GC_EXCLUSION.read().await;
     let root = TestRoot::new();
     let name = unique_name("lc");
     let run_id = unique_name("run-");
@@ -258,7 +303,10 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     assert!(status.running, "{status:?}");
     assert_eq!(status.name, name);
     assert_eq!(status.netns, format!("halab-{name}"));
-    assert_eq!(status.docker_host, format!("unix://{}", lab.socket_path().display()));
+    assert_eq!(
+        status.docker_host,
+        format!("unix://{}", lab.socket_path().display())
+    );
     assert!(!status.live_restore);
     let pid = status.pid.expect("dockerd pid");
     assert_ne!(
@@ -276,12 +324,18 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     assert_eq!(listed[0], Lab::open(&root.path, &name).unwrap().status());
     let missing = Lab::open(&root.path, "nope").unwrap_err();
     assert!(matches!(missing, LabError::NoSuchLab { .. }), "{missing:?}");
-    assert!(missing.to_string().contains(&format!("labs there: {name}")), "{missing}");
+    assert!(
+        missing.to_string().contains(&format!("labs there: {name}")),
+        "{missing}"
+    );
 
     let again = Lab::up(&root.path, &name, &options).await.unwrap_err();
     assert!(matches!(again, LabError::AlreadyExists { .. }), "{again:?}");
     let running = lab.start().await.unwrap_err();
-    assert!(matches!(running, LabError::AlreadyRunning { .. }), "{running:?}");
+    assert!(
+        matches!(running, LabError::AlreadyRunning { .. }),
+        "{running:?}"
+    );
 
     build_image(&lab, &root.path);
     run_service(&lab, "svc");
@@ -289,9 +343,15 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
 
     let t = Instant::now();
     lab.stop(StopMode::Graceful).await.expect("graceful stop");
-    eprintln!("[timing] graceful stop (1 container): {}", secs(t.elapsed()));
+    eprintln!(
+        "[timing] graceful stop (1 container): {}",
+        secs(t.elapsed())
+    );
     assert!(!lab.status().running);
-    assert!(shims_of(&lab).is_empty(), "a graceful stop stops the containers");
+    assert!(
+        shims_of(&lab).is_empty(),
+        "a graceful stop stops the containers"
+    );
     lab.start().await.expect("start after graceful stop");
     let before_crash = wait_container_running(&lab, "svc").await;
     assert!(lab.status().running);
@@ -305,15 +365,27 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     assert!(!lab.status().running);
     assert!(!lab.is_ready().await);
     let not_running = lab.stop(StopMode::Crash).await.unwrap_err();
-    assert!(matches!(not_running, LabError::NotRunning { .. }), "{not_running:?}");
+    assert!(
+        matches!(not_running, LabError::NotRunning { .. }),
+        "{not_running:?}"
+    );
     for shim in &shims {
-        assert!(is_alive(*shim), "shim {shim} should survive dockerd's crash");
+        assert!(
+            is_alive(*shim),
+            "shim {shim} should survive dockerd's crash"
+        );
     }
-    assert!(is_alive(before_crash), "the container should survive dockerd's crash");
+    assert!(
+        is_alive(before_crash),
+        "the container should survive dockerd's crash"
+    );
 
     let t = Instant::now();
     lab.start().await.expect("start after crash");
-    eprintln!("[timing] start after crash (until /_ping): {}", secs(t.elapsed()));
+    eprintln!(
+        "[timing] start after crash (until /_ping): {}",
+        secs(t.elapsed())
+    );
     let after_crash = wait_container_running(&lab, "svc").await;
     eprintln!(
         "[timing] start after crash (until container running): {}; container pid {before_crash} -> {after_crash}",
@@ -321,8 +393,13 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     );
 
     let t = Instant::now();
-    lab.restart(StopMode::Crash).await.expect("restart(Crash)");
-    eprintln!("[timing] restart(Crash): {}", secs(t.elapsed()));
+    lab.restart(StopMode::Graceful)
+        .await
+        .expect("restart(Graceful)");
+    eprintln!(
+        "[timing] restart(Graceful) (1 container): {}",
+        secs(t.elapsed())
+    );
     wait_container_running(&lab, "svc").await;
 
     let lab_dir = lab.dir().to_path_buf();
@@ -331,6 +408,11 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     lab.down().await.expect("down");
     eprintln!("[timing] down (running lab): {}", secs(t.elapsed()));
     assert_nothing_left(&root.path, &name, &lab_dir);
+    let restarted = second_handle.start().await.unwrap_err();
+    assert!(
+        matches!(restarted, LabError::NoSuchLab { .. }),
+        "{restarted:?}"
+    );
     second_handle.down().await.expect("down is idempotent");
 
     let gone = Lab::open(&root.path, &name).unwrap_err();
@@ -340,7 +422,7 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_restore_survives_a_crash_and_down_removes_a_crashed_lab() {
-    let _shared = GC_EXCLUSION.read().unwrap_or_else(|e| e.into_inner());
+    let _shared = GC_EXCLUSION.read().await;
     let root = TestRoot::new();
     let name = unique_name("lr");
     let options = LabOptions {
@@ -355,7 +437,10 @@ async fn live_restore_survives_a_crash_and_down_removes_a_crashed_lab() {
 
     let t = Instant::now();
     lab.restart(StopMode::Crash).await.expect("restart(Crash)");
-    eprintln!("[timing] restart(Crash) with live-restore: {}", secs(t.elapsed()));
+    eprintln!(
+        "[timing] restart(Crash) with live-restore: {}",
+        secs(t.elapsed())
+    );
     assert_eq!(
         container_state(&lab, "svc"),
         (true, pid),
@@ -365,7 +450,10 @@ async fn live_restore_survives_a_crash_and_down_removes_a_crashed_lab() {
     // Crash again, and remove the lab without ever starting it: the shim and the container are
     // orphans of PID 1 by now, and the overlay and netns mounts are still in place.
     lab.stop(StopMode::Crash).await.expect("crash");
-    assert!(!shims_of(&lab).is_empty(), "shims survive the crash");
+    let shims = shims_of(&lab);
+    assert!(!shims.is_empty(), "shims survive the crash");
+    let sockets = shim_sockets(&shims);
+    assert!(!sockets.is_empty(), "the shims listen in /run/containerd/s");
     assert!(is_alive(pid), "the container survives the crash");
     let lab_dir = lab.dir().to_path_buf();
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -375,37 +463,60 @@ async fn live_restore_survives_a_crash_and_down_removes_a_crashed_lab() {
     );
 
     let t = Instant::now();
-    Lab::open(&root.path, &name).unwrap().down().await.expect("down after crash");
+    Lab::open(&root.path, &name)
+        .unwrap()
+        .down()
+        .await
+        .expect("down after crash");
     eprintln!("[timing] down (crashed lab): {}", secs(t.elapsed()));
     assert!(!is_alive(pid), "the container process is gone");
+    for socket in &sockets {
+        assert!(
+            !socket.exists(),
+            "shim socket {} left behind",
+            socket.display()
+        );
+    }
     assert_nothing_left(&root.path, &name, &lab_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_removes_running_crashed_and_half_made_labs_and_stray_netns() {
-    let _exclusive = GC_EXCLUSION.write().unwrap_or_else(|e| e.into_inner());
+    let _exclusive = GC_EXCLUSION.write().await;
     let root = TestRoot::new();
     let running = unique_name("gr");
     let crashed = unique_name("gc");
     let half_made = unique_name("gh");
     let stray_netns = format!("halab-{}", unique_name("gs"));
 
-    let running_lab = Lab::up(&root.path, &running, &LabOptions::default()).await.unwrap();
-    let crashed_lab = Lab::up(&root.path, &crashed, &LabOptions::default()).await.unwrap();
+    let running_lab = Lab::up(&root.path, &running, &LabOptions::default())
+        .await
+        .unwrap();
+    let crashed_lab = Lab::up(&root.path, &crashed, &LabOptions::default())
+        .await
+        .unwrap();
     build_image(&crashed_lab, &root.path);
     run_service(&crashed_lab, "svc");
     wait_container_running(&crashed_lab, "svc").await;
     crashed_lab.stop(StopMode::Crash).await.unwrap();
     // A lab whose `up` died right after making its dir.
     std::fs::create_dir_all(root.path.join("labs").join(&half_made)).unwrap();
-    let status = Command::new("ip").args(["netns", "add", &stray_netns]).status().unwrap();
+    let status = Command::new("ip")
+        .args(["netns", "add", &stray_netns])
+        .status()
+        .unwrap();
     assert!(status.success());
 
     let t = Instant::now();
     let mut removed = gc(&root.path).await.expect("gc");
     eprintln!("[timing] gc of 3 labs + 1 netns: {}", secs(t.elapsed()));
     removed.sort();
-    let mut expected = vec![running.clone(), crashed.clone(), half_made.clone(), stray_netns.clone()];
+    let mut expected = vec![
+        running.clone(),
+        crashed.clone(),
+        half_made.clone(),
+        stray_netns.clone(),
+    ];
     expected.sort();
     assert_eq!(removed, expected);
 
@@ -416,12 +527,15 @@ async fn gc_removes_running_crashed_and_half_made_labs_and_stray_netns() {
         assert_nothing_left(&root.path, name, &dir);
     }
     assert!(!netns_list().contains(&stray_netns));
-    assert!(gc(&root.path).await.expect("gc again").is_empty(), "gc is idempotent");
+    assert!(
+        gc(&root.path).await.expect("gc again").is_empty(),
+        "gc is idempotent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dockerd_that_fails_to_start_is_reported_with_its_log_and_cleaned_up() {
-    let _shared = GC_EXCLUSION.read().unwrap_or_else(|e| e.into_inner());
+    let _shared = GC_EXCLUSION.read().await;
     let root = TestRoot::new();
     let name = unique_name("bad");
     // dockerd itself refuses two values for one label key ("conflict labels").
@@ -432,7 +546,13 @@ async fn a_dockerd_that_fails_to_start_is_reported_with_its_log_and_cleaned_up()
     let t = Instant::now();
     let err = Lab::up(&root.path, &name, &options).await.unwrap_err();
     eprintln!("[timing] failed up: {}", secs(t.elapsed()));
-    let LabError::DockerdNotReady { log_path, log_tail, reason, .. } = &err else {
+    let LabError::DockerdNotReady {
+        log_path,
+        log_tail,
+        reason,
+        ..
+    } = &err
+    else {
         panic!("expected DockerdNotReady, got {err:?}");
     };
     assert!(reason.contains("exited"), "{reason}");
@@ -446,11 +566,15 @@ async fn a_dockerd_that_fails_to_start_is_reported_with_its_log_and_cleaned_up()
 #[tokio::test]
 async fn bad_names_and_long_paths_are_refused_before_anything_is_made() {
     let root = TestRoot::new();
-    let err = Lab::up(&root.path, "Bad_Name", &LabOptions::default()).await.unwrap_err();
+    let err = Lab::up(&root.path, "Bad_Name", &LabOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, LabError::InvalidName { .. }), "{err:?}");
 
     let deep = root.path.join("d".repeat(80));
-    let err = Lab::up(&deep, "abc", &LabOptions::default()).await.unwrap_err();
+    let err = Lab::up(&deep, "abc", &LabOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, LabError::SocketPathTooLong { .. }), "{err:?}");
     assert!(err.to_string().contains("107 bytes"), "{err}");
     assert!(!deep.exists(), "nothing is made for a refused lab");
