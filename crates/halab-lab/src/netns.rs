@@ -52,6 +52,11 @@ pub async fn delete(ip: &Path, netns: &str) -> Result<(), LabError> {
     if exists(netns) {
         run_ip(ip, &["netns", "del", netns]).await?;
     }
+    forget_owner(netns)
+}
+
+/// Removes the owner record of a namespace that is gone.
+pub fn forget_owner(netns: &str) -> Result<(), LabError> {
     let record = Path::new(OWNERS_DIR).join(netns);
     match std::fs::remove_file(&record) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -60,7 +60,7 @@ pub async fn teardown(paths: &LabPaths, ip: Option<&Path>) -> Result<(), LabErro
                 fallback_dirs: crate::host::FALLBACK_DIRS.join(", "),
             });
         }
-        None => {}
+        None => netns::forget_owner(&netns)?,
     }
 
     for dir in cgroups::lab_dirs(&mounts::current()?, &paths.cgroup_parent()) {

@@ -14,7 +14,7 @@ use std::mem;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CgroupVersion, ModelConfig};
+use crate::config::ModelConfig;
 use crate::engine::{EngineVersion, OomFlag};
 use crate::history::{ContainerAction, Nanos};
 use crate::input::{ApiCall, Input};
@@ -23,7 +23,7 @@ use crate::output::{Answer, Output};
 use crate::policy::RestartPolicy;
 use crate::restart_manager::{Decision, RestartManager};
 use crate::signal::{SIGKILL, killed_by};
-use crate::task::{HeldSignal, ShimEvent, ShimQueue, Task};
+use crate::task::{ShimEvent, ShimQueue, Task};
 
 /// How a run ended: `container.ExitStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -218,7 +218,8 @@ impl ContainerModel {
     }
 
     /// `input` happens at `now`. Timers due by `now` fire first, as [`ContainerModel::advance`]
-    /// would fire them.
+    /// would fire them. A `now` earlier than one already seen counts as that one: time does not
+    /// go back.
     pub fn apply(&mut self, input: Input, now: Nanos) -> Vec<Output> {
         let now = self.clock(now);
         let mut out = Vec::new();
@@ -239,6 +240,9 @@ impl ContainerModel {
         self.now
     }
 
+    /// Fires the timers due by `now`, earliest first, each at its own time. In the daemon they
+    /// are goroutines: the restart manager's back-off timer (`ShouldRestart`'s `time.NewTimer`)
+    /// and `containerStop`'s wait with a timeout.
     fn fire_due(&mut self, now: Nanos, out: &mut Vec<Output>) {
         while let Some(at) = self.next_deadline().filter(|at| *at <= now) {
             if self.mem.pending_restart.is_some_and(|p| p.at == at) {
@@ -249,91 +253,6 @@ impl ContainerModel {
             }
             self.drain(at, out);
         }
-    }
-
-    // ----- the process ---------------------------------------------------------------------
-
-    /// The process ends (by itself, by a host signal, or by the OOM killer). The shim records the
-    /// exit and, if a daemon is there to hear it, containerd publishes it.
-    pub(crate) fn process_exits(&mut self, code: i64, oom: bool, now: Nanos) {
-        if !matches!(self.task, Task::Alive { frozen: false, .. }) {
-            return;
-        }
-        self.task = Task::Exited { code, at: now };
-        if self.phase != DaemonPhase::Down {
-            if oom {
-                self.mem.shim_events.push_back(ShimEvent::Oom);
-            }
-            self.mem.shim_events.push_back(ShimEvent::Exit { code });
-        }
-    }
-
-    fn host_signal(&mut self, signal: i32, now: Nanos) {
-        let kills_frozen = signal == SIGKILL && self.config.daemon.cgroup == CgroupVersion::V2;
-        match &mut self.task {
-            Task::Alive { frozen: true, held } if !kills_frozen => held.push(HeldSignal {
-                signal,
-                fatal: true,
-            }),
-            Task::Alive { frozen, .. } => {
-                *frozen = false;
-                self.process_exits(killed_by(signal), false, now);
-            }
-            _ => {}
-        }
-    }
-
-    /// A signal from the daemon reaches the process (containerd `SignalProcess`), which answers
-    /// it as the workload does; a frozen process holds it until thawed, except SIGKILL on
-    /// cgroup v2, which kills it frozen.
-    pub(crate) fn send_signal(&mut self, signal: i32, now: Nanos) {
-        let cgroup = self.config.daemon.cgroup;
-        let Task::Alive { frozen, held } = &mut self.task else {
-            return;
-        };
-        if *frozen {
-            if signal == SIGKILL && cgroup == CgroupVersion::V2 {
-                *frozen = false;
-                self.process_exits(killed_by(SIGKILL), false, now);
-            } else {
-                held.push(HeldSignal {
-                    signal,
-                    fatal: false,
-                });
-            }
-            return;
-        }
-        if let Some(code) = self.config.container.exit_code_on_signal(signal) {
-            self.process_exits(code, false, now);
-        }
-    }
-
-    /// Thaws the process (containerd `Resume`) and delivers the signals it held. containerd
-    /// publishes `TaskResumed` before any exit that follows. Returns whether anything was thawed
-    /// (a process that died frozen cannot be resumed).
-    pub(crate) fn thaw(&mut self, now: Nanos) -> bool {
-        let Task::Alive { frozen, held } = &mut self.task else {
-            return false;
-        };
-        if !*frozen {
-            return false;
-        }
-        *frozen = false;
-        let held = mem::take(held);
-        if self.phase != DaemonPhase::Down {
-            self.mem.shim_events.push_back(ShimEvent::Resumed);
-        }
-        for h in held {
-            let code = if h.fatal {
-                Some(killed_by(h.signal))
-            } else {
-                self.config.container.exit_code_on_signal(h.signal)
-            };
-            if let Some(code) = code {
-                self.process_exits(code, false, now);
-            }
-        }
-        true
     }
 
     /// The daemon processes the containerd events waiting for it, in order.
@@ -426,7 +345,12 @@ impl ContainerModel {
     }
 
     /// Each waiting `containerStop` logs `stop`, then whatever follows it runs.
-    pub(crate) fn stops_done(&mut self, waiters: Vec<StopWaiter>, now: Nanos, out: &mut Vec<Output>) {
+    pub(crate) fn stops_done(
+        &mut self,
+        waiters: Vec<StopWaiter>,
+        now: Nanos,
+        out: &mut Vec<Output>,
+    ) {
         out.extend(waiters.iter().map(|_| Output::Event(ContainerAction::Stop)));
         self.after_stops(&waiters, now, out);
     }
@@ -606,7 +530,14 @@ impl ContainerModel {
         let _ = self.kill_with_signal(stop_signal, now, out);
         if !self.disk.running {
             // Canceled out of its back-off: `Wait(NotRunning)` returns at once.
-            self.stops_done(vec![StopWaiter { kill_at: None, then }], now, out);
+            self.stops_done(
+                vec![StopWaiter {
+                    kill_at: None,
+                    then,
+                }],
+                now,
+                out,
+            );
             return;
         }
         let kill_at = (timeout_s >= 0).then(|| Nanos(now.0 + timeout_s * 1_000_000_000));

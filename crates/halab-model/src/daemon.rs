@@ -52,8 +52,8 @@ impl ContainerModel {
         self.container_stop(timeout_s, AfterStop::Shutdown, now, out);
     }
 
-    /// The daemon process is gone: everything it held in memory goes with it, and API calls
-    /// still waiting lose their connection.
+    /// The daemon process is gone (the end of `Shutdown`, or a SIGKILL): everything it held in
+    /// memory goes with it, and API calls still waiting lose their connection.
     pub(crate) fn go_down(&mut self, out: &mut Vec<Output>) {
         for waiter in &self.mem.waiters {
             if let AfterStop::Reply(call) | AfterStop::Restart(call) = waiter.then {
@@ -127,6 +127,11 @@ impl ContainerModel {
     /// - `on-failure` starts if the recorded exit code is not 0 and the count is below the
     ///   maximum — a `docker stop` that ended in 143 or 137 counts as a failure (moby #35166);
     /// - the start resets `RestartCount` to 0.
+    ///
+    /// The docs disagree twice, and the model follows the code: they say `on-failure` "doesn't
+    /// restart the container if the daemon restarts" (it does, from a non-zero last exit), and
+    /// that `unless-stopped` stopped "manually or otherwise" stays down across a daemon restart
+    /// (stopped by the daemon's own clean shutdown, it comes back).
     ///
     /// That `ShouldRestart` is not free: on a container still running (live-restore) the
     /// manager it leaves behind has already counted one restart, set its back-off to 100 ms and

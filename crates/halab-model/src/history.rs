@@ -97,9 +97,13 @@ pub enum Happening {
         action: DaemonAction,
     },
     /// A scenario phase began.
-    Phase { name: String },
+    Phase {
+        name: String,
+    },
     /// The harness read the service's counter.
-    Counter { value: u64 },
+    Counter {
+        value: u64,
+    },
 }
 
 /// One entry of a history.
@@ -139,7 +143,10 @@ impl History {
         container: &'a str,
     ) -> impl Iterator<Item = (Nanos, &'a ContainerAction)> + 'a {
         self.entries.iter().filter_map(move |e| match &e.what {
-            Happening::Container { container: c, action } if c == container => Some((e.at, action)),
+            Happening::Container {
+                container: c,
+                action,
+            } if c == container => Some((e.at, action)),
             _ => None,
         })
     }

@@ -57,7 +57,9 @@ impl FromStr for RestartPolicy {
     type Err = ParsePolicyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let refuse = || ParsePolicyError { given: s.to_owned() };
+        let refuse = || ParsePolicyError {
+            given: s.to_owned(),
+        };
         match s {
             "no" => Ok(RestartPolicy::No),
             "always" => Ok(RestartPolicy::Always),
@@ -102,7 +104,13 @@ mod tests {
 
     #[test]
     fn every_spelling_round_trips() {
-        for s in ["no", "always", "unless-stopped", "on-failure", "on-failure:3"] {
+        for s in [
+            "no",
+            "always",
+            "unless-stopped",
+            "on-failure",
+            "on-failure:3",
+        ] {
             let p: RestartPolicy = s.parse().unwrap();
             assert_eq!(p.to_string(), s);
         }
@@ -110,7 +118,14 @@ mod tests {
 
     #[test]
     fn bad_spellings_are_refused() {
-        for s in ["", "alwayz", "on-failure:", "on-failure:-1", "on-failure:x", "No"] {
+        for s in [
+            "",
+            "alwayz",
+            "on-failure:",
+            "on-failure:-1",
+            "on-failure:x",
+            "No",
+        ] {
             assert!(s.parse::<RestartPolicy>().is_err(), "{s} parsed");
         }
     }

@@ -103,6 +103,10 @@ impl RestartManager {
     /// policy decides. `always` ignores `manually_stopped` entirely — a stopped `always`
     /// container stays down only because stopping it canceled this manager. `on-failure`
     /// ignores it too and looks only at the exit code and the count.
+    ///
+    /// The docs' "a restart policy only takes effect after a container starts successfully …
+    /// up for at least 10 seconds" is not in the code (20.10 or 29): a container that exits at
+    /// once is restarted like any other, and ten seconds of running only resets the back-off.
     pub fn should_restart(
         &mut self,
         exit_code: i64,
@@ -182,6 +186,9 @@ mod tests {
             rm.should_restart(1, false, 0, Nanos(99_999_999)),
             Decision::Active
         );
-        assert!(rm.should_restart(1, false, 0, Nanos(100_000_000)).restarts());
+        assert!(
+            rm.should_restart(1, false, 0, Nanos(100_000_000))
+                .restarts()
+        );
     }
 }

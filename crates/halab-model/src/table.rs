@@ -96,10 +96,7 @@ fn container_inputs() -> Vec<(String, Vec<Input>)> {
     vec![
         one("process exits 0", Input::ProcessExit { code: 0 }),
         one("process exits 1", Input::ProcessExit { code: 1 }),
-        one(
-            "host `kill -9`",
-            Input::HostSignal { signal: SIGKILL },
-        ),
+        one("host `kill -9`", Input::HostSignal { signal: SIGKILL }),
         one("OOM kill", Input::Oom),
         call(ApiCall::Start),
         call(ApiCall::Stop { timeout_s: None }),
@@ -298,23 +295,28 @@ pub fn transition_table(engine: EngineVersion) -> String {
     );
     md.push_str("\n## A process that ignores SIGTERM\n\n");
     md.push_str("The stop waits for its 10 s timeout, then sends SIGKILL.\n\n");
-    let stops: Vec<(String, Vec<Input>)> = container_inputs()
-        .into_iter()
-        .filter(|(_, inputs)| {
-            matches!(
-                inputs[..],
-                [Input::Api(ApiCall::Stop { .. } | ApiCall::Restart { .. })]
-            )
-        })
-        .chain(
-            daemon_inputs()
-                .into_iter()
-                .filter(|(_, inputs)| inputs.len() == 2 && inputs[0] != daemon(DaemonInput::PowerLoss)),
-        )
-        .collect();
+    let stops: Vec<(String, Vec<Input>)> =
+        container_inputs()
+            .into_iter()
+            .filter(|(_, inputs)| {
+                matches!(
+                    inputs[..],
+                    [Input::Api(ApiCall::Stop { .. } | ApiCall::Restart { .. })]
+                )
+            })
+            .chain(daemon_inputs().into_iter().filter(|(_, inputs)| {
+                inputs.len() == 2 && inputs[0] != daemon(DaemonInput::PowerLoss)
+            }))
+            .collect();
     table_rows(&mut md, engine, false, SignalResponse::Ignore, &stops);
     md.push_str("\n## Daemon lifecycle, live-restore off\n\n");
-    table_rows(&mut md, engine, false, SignalResponse::Die, &daemon_inputs());
+    table_rows(
+        &mut md,
+        engine,
+        false,
+        SignalResponse::Die,
+        &daemon_inputs(),
+    );
     md.push_str("\n## Daemon lifecycle, live-restore on\n\n");
     table_rows(&mut md, engine, true, SignalResponse::Die, &daemon_inputs());
     md.push_str("\n## Back-off of an `always` container that exits at once, again and again\n\n");
@@ -342,7 +344,10 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("| running | process exits 1 |"))
             .expect("row");
-        assert!(row.contains("die(1) +100ms: start → **running** n=1"), "{row}");
+        assert!(
+            row.contains("die(1) +100ms: start → **running** n=1"),
+            "{row}"
+        );
         let backoff = md.lines().find(|l| l.starts_with("| 11 |")).expect("row");
         assert_eq!(backoff, "| 11 | 60s | 11 |");
     }

@@ -3,13 +3,19 @@
 //!
 //! Keeping it apart from the daemon's own record is what lets the model say what the daemon
 //! finds when it starts again: a process still alive, one that exited while nobody listened
-//! (its exit status waits in the shim), or nothing at all.
+//! (its exit status waits in the shim), or nothing at all. The `impl` at the end is how exits and
+//! signals reach the process, and how containerd reports them to a daemon that is there.
 
 use std::collections::VecDeque;
+use std::mem;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::CgroupVersion;
+use crate::container::ContainerModel;
 use crate::history::Nanos;
+use crate::observed::DaemonPhase;
+use crate::signal::{SIGKILL, killed_by};
 
 /// A signal that reached a frozen (paused) process and waits for the thaw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,3 +64,90 @@ pub(crate) enum ShimEvent {
 /// The events on their way to the daemon, in containerd's order (libcontainerd handles one
 /// container's events one at a time, in order: `queue.Queue` keyed by container ID).
 pub(crate) type ShimQueue = VecDeque<ShimEvent>;
+
+impl ContainerModel {
+    /// The process ends (by itself, by a host signal, or by the OOM killer). The shim records the
+    /// exit and, if a daemon is there to hear it, containerd publishes it.
+    pub(crate) fn process_exits(&mut self, code: i64, oom: bool, now: Nanos) {
+        if !matches!(self.task, Task::Alive { frozen: false, .. }) {
+            return;
+        }
+        self.task = Task::Exited { code, at: now };
+        if self.phase != DaemonPhase::Down {
+            if oom {
+                self.mem.shim_events.push_back(ShimEvent::Oom);
+            }
+            self.mem.shim_events.push_back(ShimEvent::Exit { code });
+        }
+    }
+
+    /// A signal from the host kills the process (exit 128+N) without the daemon knowing why. A
+    /// frozen process holds it until thawed, except SIGKILL on cgroup v2.
+    pub(crate) fn host_signal(&mut self, signal: i32, now: Nanos) {
+        let kills_frozen = signal == SIGKILL && self.config.daemon.cgroup == CgroupVersion::V2;
+        match &mut self.task {
+            Task::Alive { frozen: true, held } if !kills_frozen => held.push(HeldSignal {
+                signal,
+                fatal: true,
+            }),
+            Task::Alive { frozen, .. } => {
+                *frozen = false;
+                self.process_exits(killed_by(signal), false, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// A signal from the daemon reaches the process (containerd `SignalProcess`), which answers
+    /// it as the workload does; a frozen process holds it until thawed, except SIGKILL on
+    /// cgroup v2, which kills it frozen.
+    pub(crate) fn send_signal(&mut self, signal: i32, now: Nanos) {
+        let cgroup = self.config.daemon.cgroup;
+        let Task::Alive { frozen, held } = &mut self.task else {
+            return;
+        };
+        if *frozen {
+            if signal == SIGKILL && cgroup == CgroupVersion::V2 {
+                *frozen = false;
+                self.process_exits(killed_by(SIGKILL), false, now);
+            } else {
+                held.push(HeldSignal {
+                    signal,
+                    fatal: false,
+                });
+            }
+            return;
+        }
+        if let Some(code) = self.config.container.exit_code_on_signal(signal) {
+            self.process_exits(code, false, now);
+        }
+    }
+
+    /// Thaws the process (containerd `Resume`) and delivers the signals it held. containerd
+    /// publishes `TaskResumed` before any exit that follows. Returns whether anything was thawed
+    /// (a process that died frozen cannot be resumed).
+    pub(crate) fn thaw(&mut self, now: Nanos) -> bool {
+        let Task::Alive { frozen, held } = &mut self.task else {
+            return false;
+        };
+        if !*frozen {
+            return false;
+        }
+        *frozen = false;
+        let held = mem::take(held);
+        if self.phase != DaemonPhase::Down {
+            self.mem.shim_events.push_back(ShimEvent::Resumed);
+        }
+        for h in held {
+            let code = if h.fatal {
+                Some(killed_by(h.signal))
+            } else {
+                self.config.container.exit_code_on_signal(h.signal)
+            };
+            if let Some(code) = code {
+                self.process_exits(code, false, now);
+            }
+        }
+        true
+    }
+}

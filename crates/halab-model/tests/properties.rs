@@ -157,7 +157,16 @@ fn any_config(policy: impl Strategy<Value = RestartPolicy>) -> impl Strategy<Val
         prop_oneof![3 => Just(SignalResponse::Ignore), 1 => Just(SignalResponse::Die)],
     )
         .prop_map(
-            |(policy, engine, live_restore, cgroup, stop_signal, stop_timeout, on_stop, on_other)| {
+            |(
+                policy,
+                engine,
+                live_restore,
+                cgroup,
+                stop_signal,
+                stop_timeout,
+                on_stop,
+                on_other,
+            )| {
                 let mut config = ModelConfig::new(policy, engine);
                 config.daemon.live_restore = live_restore;
                 config.daemon.cgroup = cgroup;
@@ -252,7 +261,11 @@ const ALLOWED_DELAYS_MS: [i64; 11] = [
 /// The restart manager's delay after `previous` for a run of `ran_ns`, written from
 /// `restartmanager.go` for the tests' own use.
 fn next_delay(previous_ns: i64, ran_ns: i64) -> i64 {
-    let previous = if ran_ns >= 10_000 * MS { 0 } else { previous_ns };
+    let previous = if ran_ns >= 10_000 * MS {
+        0
+    } else {
+        previous_ns
+    };
     if previous == 0 {
         100 * MS
     } else {

@@ -4,8 +4,8 @@
 
 use halab_model::signal::{SIGHUP, SIGINT, SIGTERM};
 use halab_model::{
-    ApiCall, CgroupVersion, ContainerModel, DaemonInput, EngineVersion, Input, ModelConfig,
-    Nanos, RestartPolicy, SignalResponse, Status,
+    ApiCall, CgroupVersion, ContainerModel, DaemonInput, EngineVersion, Input, ModelConfig, Nanos,
+    RestartPolicy, SignalResponse, Status,
 };
 
 const MS: i64 = 1_000_000;
@@ -151,7 +151,10 @@ fn kill_with_a_harmless_signal_cancels_the_restart_manager() {
     // `docker kill -s HUP` on a process that survives HUP: the next exit is not restarted,
     // even with `always` (moby #26087).
     let mut lab = running(RestartPolicy::Always, V20);
-    assert_eq!(lab.api(ApiCall::Kill { signal: SIGHUP }), ["kill(1)", "→204"]);
+    assert_eq!(
+        lab.api(ApiCall::Kill { signal: SIGHUP }),
+        ["kill(1)", "→204"]
+    );
     assert_eq!(lab.status(), Status::Running);
     assert!(lab.model.state().manually_stopped);
     assert_eq!(lab.exit(1), ["die(1)"]);
@@ -170,14 +173,22 @@ fn with_a_stop_signal_set_only_that_signal_cancels() {
     lab.api(ApiCall::Start);
     lab.api(ApiCall::Kill { signal: SIGHUP });
     assert_eq!(lab.exit(1), ["die(1)"]);
-    assert_eq!(lab.status(), Status::Restarting, "always ignores the manual-stop flag");
+    assert_eq!(
+        lab.status(),
+        Status::Restarting,
+        "always ignores the manual-stop flag"
+    );
 
     config.container.policy = RestartPolicy::UnlessStopped;
     let mut lab = Lab::new(config);
     lab.api(ApiCall::Start);
     lab.api(ApiCall::Kill { signal: SIGHUP });
     assert_eq!(lab.exit(1), ["die(1)"]);
-    assert_eq!(lab.status(), Status::Exited, "but unless-stopped honours it");
+    assert_eq!(
+        lab.status(),
+        Status::Exited,
+        "but unless-stopped honours it"
+    );
 }
 
 #[test]
@@ -186,7 +197,10 @@ fn stopping_a_restarting_container_logs_only_stop() {
     lab.exit(7);
     assert_eq!(lab.api(ApiCall::Stop { timeout_s: None }), ["stop", "→204"]);
     let state = lab.model.state();
-    assert_eq!((state.status, state.exit_code, state.restart_count), (Status::Exited, 7, 1));
+    assert_eq!(
+        (state.status, state.exit_code, state.restart_count),
+        (Status::Exited, 7, 1)
+    );
     assert!(lab.wait(60_000).is_empty());
 }
 
@@ -241,7 +255,10 @@ fn sigkill_reaches_a_frozen_process_only_on_cgroup_v2() {
     let mut lab = Lab::new(config);
     lab.api(ApiCall::Start);
     lab.api(ApiCall::Pause);
-    assert_eq!(lab.api(ApiCall::Kill { signal: 0 }), ["kill(9)", "die(137)", "→204"]);
+    assert_eq!(
+        lab.api(ApiCall::Kill { signal: 0 }),
+        ["kill(9)", "die(137)", "→204"]
+    );
 
     let mut lab = running(RestartPolicy::No, V20);
     lab.api(ApiCall::Pause);
@@ -254,7 +271,10 @@ fn sigkill_reaches_a_frozen_process_only_on_cgroup_v2() {
 #[test]
 fn rm_force_kills_then_destroys() {
     let mut lab = running(RestartPolicy::Always, V20);
-    assert_eq!(lab.api(ApiCall::RemoveForce), ["kill(9)", "die(137)", "destroy", "→204"]);
+    assert_eq!(
+        lab.api(ApiCall::RemoveForce),
+        ["kill(9)", "die(137)", "destroy", "→204"]
+    );
 }
 
 #[test]
@@ -263,13 +283,19 @@ fn oom_flag_timing_differs_between_engines() {
     assert_eq!(lab.on(Input::Oom), ["oom", "die(137)"]);
     assert!(lab.model.state().oom_killed);
     lab.wait(100);
-    assert!(lab.model.state().oom_killed, "20.10 keeps it while running again");
+    assert!(
+        lab.model.state().oom_killed,
+        "20.10 keeps it while running again"
+    );
 
     let mut lab = running(RestartPolicy::Always, V29);
     assert_eq!(lab.on(Input::Oom), ["oom", "die(137)"]);
     assert!(lab.model.state().oom_killed);
     lab.wait(100);
-    assert!(!lab.model.state().oom_killed, "29 clears it at the next start");
+    assert!(
+        !lab.model.state().oom_killed,
+        "29 clears it at the next start"
+    );
 }
 
 #[test]
@@ -407,7 +433,11 @@ fn after_live_restore_an_exit_within_100ms_is_not_restarted() {
     lab.daemon(DaemonInput::Start);
     lab.wait(100);
     assert_eq!(lab.exit(1), ["die(1)"]);
-    assert_eq!(lab.next_in_ms(), Some(200), "the restore already used the 100 ms step");
+    assert_eq!(
+        lab.next_in_ms(),
+        Some(200),
+        "the restore already used the 100 ms step"
+    );
 }
 
 #[test]
