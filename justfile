@@ -10,6 +10,10 @@ default:
 scenario NAME *ARGS:
     cargo run --quiet --release -p halab -- scenario run {{NAME}} {{ARGS}}
 
+# Run a scenario in the simulator (the reference model in virtual time), e.g. `just sim restart-always`.
+sim NAME *ARGS:
+    cargo run --quiet --release -p halab -- scenario run {{NAME}} --runtime sim {{ARGS}}
+
 # List the scenarios.
 scenarios:
     cargo run --quiet --release -p halab -- scenario list
@@ -40,6 +44,14 @@ check-clean:
         exit 1
     fi
     echo "check-clean: no labelled container, no halab namespace, no lab daemon left"
+
+# Throughput of the model and the simulator, with the machine it ran on.
+bench:
+    cargo bench --quiet -p halab-model --bench throughput
+
+# Regenerate the reference pages that are generated from the code (a test checks they are current).
+reference:
+    for engine in 20.10 29; do cargo run --quiet -p halab -- model table --engine $engine > book/src/reference/restart-model-$engine.md; done
 
 # Start a named lab daemon (needs root), e.g. `just lab-up demo`.
 lab-up NAME *ARGS:

@@ -7,5 +7,7 @@
 mod bad_input;
 mod lab;
 mod observe;
+mod reference;
 mod seed;
+mod sim;
 mod support;

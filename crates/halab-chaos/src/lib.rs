@@ -16,5 +16,5 @@ pub mod view;
 
 pub use checks::Verdict;
 pub use report::Report;
-pub use runner::{RunError, RunOptions, Target, run};
+pub use runner::{RunError, RunOptions, RuntimeChoice, Target, run};
 pub use scenario::{Scenario, ScenarioError};

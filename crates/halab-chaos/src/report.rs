@@ -96,7 +96,9 @@ pub fn measure(
         .count() as u64;
     let restarts_before = first_daemon_phase
         .and_then(|p| history.phase_start(p))
-        .map(|t| (history.starts(container).filter(|&at| at < t).count() as u64).saturating_sub(1));
+        .map(|t| {
+            (history.starts(container).filter(|&at| at <= t).count() as u64).saturating_sub(1)
+        });
     let counts = Counts {
         starts,
         dies,
@@ -179,8 +181,13 @@ impl Report {
         let ms = |v: Option<i64>| v.map_or("-".into(), |v| format!("{v} ms"));
         let _ = writeln!(
             out,
-            "  took {:.1} s; daemon stop {}, daemon start→ready {}, daemon start→service running {}",
+            "  took {:.1} s{}; daemon stop {}, daemon start→ready {}, daemon start→service running {}",
             t.total_ms as f64 / 1000.0,
+            if self.target.kind == "sim" {
+                " of virtual time"
+            } else {
+                ""
+            },
             ms(t.daemon_stop_ms),
             ms(t.daemon_start_to_ready_ms),
             ms(t.daemon_start_to_service_running_ms),

@@ -89,6 +89,31 @@ pub struct ServiceFile {
     pub counter: CounterFile,
     /// Seconds `docker stop` waits before SIGKILL; engine default when absent.
     pub stop_timeout: Option<Spanned<Templated>>,
+    /// How the simulator plays the script (`--runtime sim`).
+    pub sim: Option<SimFile>,
+}
+
+/// The script's behaviour, for the simulator: the real run executes the script instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimFile {
+    /// Seconds from each start to the script's own exit.
+    pub runs_for: Spanned<Templated>,
+    #[serde(default)]
+    pub exit_code: i64,
+    /// What the script does with the stop signal (SIGTERM): `ignore` (busybox `sh` as PID 1
+    /// without a trap, the default), `die`, or `exit` (a trap that exits 0).
+    #[serde(default)]
+    pub on_stop_signal: OnStopSignal,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnStopSignal {
+    #[default]
+    Ignore,
+    Die,
+    Exit,
 }
 
 fn lab_image() -> String {
@@ -200,6 +225,15 @@ pub struct Service {
     pub counter_file: String,
     pub counter_initial: u64,
     pub stop_timeout: Option<i64>,
+    pub sim: Option<SimService>,
+}
+
+/// The script's behaviour as the simulator plays it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimService {
+    pub runs_for_secs: f64,
+    pub exit_code: i64,
+    pub on_stop_signal: OnStopSignal,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -458,6 +492,14 @@ impl<'a> Resolver<'a> {
                 .as_ref()
                 .map(|t| self.typed(t, "service.stop_timeout"))
                 .transpose()?,
+            sim: match &s.sim {
+                Some(sim) => Some(SimService {
+                    runs_for_secs: self.seconds(&sim.runs_for, "service.sim.runs_for")?,
+                    exit_code: sim.exit_code,
+                    on_stop_signal: sim.on_stop_signal,
+                }),
+                None => None,
+            },
         };
         let mut phases = Vec::with_capacity(file.phases.len());
         for (i, p) in file.phases.iter().enumerate() {

@@ -36,6 +36,7 @@ pub mod output;
 pub mod policy;
 pub mod restart_manager;
 pub mod signal;
+pub mod sim;
 pub mod table;
 mod task;
 

@@ -3,15 +3,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use halab_chaos::{RunOptions, Target, Verdict, scenario};
+use halab_chaos::{RunOptions, RuntimeChoice, Target, Verdict, scenario};
 use halab_docker::connect::resolve_host;
 use halab_docker::image::LabImage;
 use halab_docker::{containers, labels};
 use halab_lab::{Lab, LabOptions, StopMode};
 
 use crate::cli::{
-    Cli, Command, GcArgs, ImageCommand, LabCommand, RunArgs, ScenarioCommand, ScenariosDir,
-    TargetArgs,
+    Cli, Command, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs, RuntimeArg,
+    ScenarioCommand, ScenariosDir, TargetArgs,
 };
 use crate::exit;
 
@@ -28,6 +28,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Lab(lab) => lab_command(lab, &state_root).await,
         Command::Gc(args) => gc(&args, &state_root).await,
+        Command::Model(ModelCommand::Table { engine }) => {
+            print!("{}", halab_model::transition_table(engine.into()));
+            Ok(exit::PASS)
+        }
     }
 }
 
@@ -48,17 +52,26 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
     let path = scenario::locate(&args.scenario, &dir)?;
     let sets = scenario::parse_sets(&args.sets)?;
     let scenario = scenario::load(&path, &sets)?;
-    let target = match (&args.target.docker_host, &args.target.lab) {
-        (Some(host), _) => Target::Host {
-            docker_host: host.clone(),
-        },
-        (None, Some(name)) => Target::Lab { name: name.clone() },
-        (None, None) => Target::NewLab {
+    let runtime = match (args.runtime, &args.target.docker_host, &args.target.lab) {
+        (RuntimeArg::Sim, None, None) => RuntimeChoice::Sim {
+            seed: args.seed,
             live_restore: args.live_restore,
         },
+        (RuntimeArg::Sim, _, _) => {
+            bail!("--runtime sim simulates its own daemon: it takes no --docker-host or --lab")
+        }
+        (RuntimeArg::Docker, Some(host), _) => RuntimeChoice::Docker(Target::Host {
+            docker_host: host.clone(),
+        }),
+        (RuntimeArg::Docker, None, Some(name)) => {
+            RuntimeChoice::Docker(Target::Lab { name: name.clone() })
+        }
+        (RuntimeArg::Docker, None, None) => RuntimeChoice::Docker(Target::NewLab {
+            live_restore: args.live_restore,
+        }),
     };
     let options = RunOptions {
-        target,
+        runtime,
         skip_daemon_phases: args.skip_daemon_phases,
         busybox: args.busybox.clone(),
         state_root,

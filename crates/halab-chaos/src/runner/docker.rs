@@ -1,0 +1,389 @@
+//! Runs on a real daemon: a lab started for the run, a named lab, or any daemon by address.
+//!
+//! Invariant: whatever happens after the first thing is created — a pass, a failed check, an
+//! error, Ctrl-C or SIGTERM, a panic — [`Resources::teardown`] runs, and removes every container
+//! labelled with the run, the lab daemon the run started, and the run's work directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use halab_docker::containers::{self, ContainerSpec};
+use halab_docker::image::LabImage;
+use halab_docker::observe::Observer;
+use halab_docker::{DaemonInfo, Docker, Recorder, labels};
+use halab_lab::{Lab, LabOptions, StopMode};
+use halab_model::{ContainerAction, Happening, History, Nanos};
+
+use super::{RunError, RunOptions, Runtime, Target, count_starts, judge, new_run_id, play};
+use crate::counter::CounterFile;
+use crate::report::{Report, TargetInfo};
+use crate::scenario::{LAB_IMAGE, Scenario};
+use crate::view::View;
+
+/// Runs `scenario` on the daemon `target` names, then tears down what the run created.
+pub(super) async fn run(
+    scenario: &Scenario,
+    options: &RunOptions,
+    target: &Target,
+    view: &mut dyn View,
+) -> Result<Report, RunError> {
+    let lab_image = preflight(scenario, options, target)?;
+    let run_id = new_run_id();
+    let mut resources = Resources::new(&run_id);
+    let outcome = {
+        let execution = std::panic::AssertUnwindSafe(execute(
+            scenario,
+            options,
+            target,
+            lab_image,
+            &mut resources,
+            view,
+        ));
+        tokio::select! {
+            outcome = execution.catch_unwind() => Some(outcome),
+            () = interrupted() => None,
+        }
+    };
+    view.note("cleaning up");
+    resources.teardown().await;
+    match outcome {
+        None => Err(RunError::Interrupted),
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        Some(Ok(result)) => result,
+    }
+}
+
+/// Everything that can be refused before anything is created.
+fn preflight(
+    scenario: &Scenario,
+    options: &RunOptions,
+    target: &Target,
+) -> Result<Option<LabImage>, RunError> {
+    if let Target::Host { docker_host } = target {
+        let daemon_phases: Vec<&str> = scenario
+            .phases
+            .iter()
+            .filter(|p| p.action.touches_daemon())
+            .map(|p| p.name.as_str())
+            .collect();
+        if !daemon_phases.is_empty() && !options.skip_daemon_phases {
+            return Err(RunError::DaemonPhasesRefused {
+                scenario: scenario.name.clone(),
+                phases: daemon_phases.join(", "),
+                host: docker_host.clone(),
+            });
+        }
+    } else {
+        halab_lab::require_root()?;
+    }
+    if scenario.service.image == LAB_IMAGE {
+        Ok(Some(LabImage::from_busybox(options.busybox.as_deref())?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// What a run has created so far, so that teardown removes exactly that.
+struct Resources {
+    run_id: String,
+    lab: Option<Lab>,
+    /// Whether the lab was started by this run (and so is removed with it).
+    owns_lab: bool,
+    docker: Option<Docker>,
+    observer: Option<Observer>,
+    work_dir: Option<PathBuf>,
+}
+
+impl Resources {
+    fn new(run_id: &str) -> Resources {
+        Resources {
+            run_id: run_id.to_owned(),
+            lab: None,
+            owns_lab: false,
+            docker: None,
+            observer: None,
+            work_dir: None,
+        }
+    }
+
+    async fn teardown(mut self) {
+        if let Some(observer) = self.observer.take() {
+            observer.stop();
+        }
+        if self.owns_lab {
+            // A lab started for the run goes away whole, with its containers.
+            if let Some(lab) = self.lab.take() {
+                let name = lab.name().to_owned();
+                if let Err(e) = lab.down().await {
+                    tracing::warn!(error = %e, "could not remove lab {name}; `halab gc` will");
+                }
+            }
+        } else if let Some(docker) = &self.docker {
+            if let Some(lab) = self.lab.as_ref().filter(|lab| !lab.status().running) {
+                // A lab the user started, left down by a daemon phase: start it again, so that
+                // our containers can be removed and the lab is found as it was.
+                if let Err(e) = lab.start().await {
+                    tracing::warn!(error = %e, "could not start lab {} again", lab.name());
+                }
+            }
+            if let Err(e) = containers::remove_run(docker, &self.run_id).await {
+                tracing::warn!(error = %e, "could not remove the run's containers; `halab gc` will");
+            }
+        }
+        if let Some(dir) = self.work_dir.take()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!(error = %e, dir = %dir.display(), "could not remove the work directory");
+        }
+    }
+}
+
+async fn execute(
+    scenario: &Scenario,
+    options: &RunOptions,
+    target: &Target,
+    lab_image: Option<LabImage>,
+    resources: &mut Resources,
+    view: &mut dyn View,
+) -> Result<Report, RunError> {
+    let run_id = resources.run_id.clone();
+    let recorder = Recorder::new();
+    let (kind, target_name) = match target {
+        Target::NewLab { live_restore } => {
+            view.note(&format!("starting lab daemon {run_id}"));
+            let lab_options = LabOptions {
+                live_restore: *live_restore,
+                labels: vec![(labels::RUN.to_owned(), run_id.clone())],
+            };
+            resources.owns_lab = true;
+            let lab = Lab::up(&options.state_root, &run_id, &lab_options).await?;
+            resources.lab = Some(lab);
+            ("lab", run_id.clone())
+        }
+        Target::Lab { name } => {
+            resources.lab = Some(Lab::open(&options.state_root, name)?);
+            ("lab", name.clone())
+        }
+        Target::Host { docker_host } => ("host", docker_host.clone()),
+    };
+    let docker_host = match (&resources.lab, target) {
+        (Some(lab), _) => lab.docker_host(),
+        (None, Target::Host { docker_host }) => docker_host.clone(),
+        (None, _) => unreachable!("every lab target opened a lab"),
+    };
+    let (docker, daemon): (Docker, DaemonInfo) = halab_docker::connect(&docker_host).await?;
+    resources.docker = Some(docker.clone());
+
+    let image = match &lab_image {
+        Some(lab_image) => {
+            view.note("making sure the daemon has the lab image (busybox, FROM scratch)");
+            lab_image.ensure(&docker).await?.to_owned()
+        }
+        None => scenario.service.image.clone(),
+    };
+
+    let work_dir = std::env::temp_dir().join(format!("halab-{run_id}"));
+    resources.work_dir = Some(work_dir.clone());
+    let counter = CounterFile::create(
+        &work_dir,
+        &scenario.service.counter_file,
+        scenario.service.counter_initial,
+    )
+    .map_err(|source| RunError::WorkDir {
+        path: work_dir.clone(),
+        source,
+    })?;
+
+    let container = format!("halab-{run_id}-service");
+    let observer = Observer::spawn(
+        docker.clone(),
+        &run_id,
+        recorder.clone(),
+        halab_docker::now(),
+    );
+    let _sampler = AbortOnDrop(counter.sample_into(recorder.clone()));
+    let _status = AbortOnDrop(view.watch(recorder.clone(), docker.clone(), container.clone()));
+    observer.wait_live(Duration::from_secs(10)).await;
+    resources.observer = Some(observer);
+
+    let spec = ContainerSpec {
+        name: container.clone(),
+        image,
+        cmd: vec!["sh".into(), "-c".into(), scenario.service.script.clone()],
+        restart: scenario.service.restart,
+        binds: vec![format!(
+            "{}:{}",
+            work_dir.display(),
+            scenario.service.counter_dir
+        )],
+        stop_timeout: scenario.service.stop_timeout,
+        labels: [
+            (labels::SCENARIO.to_owned(), scenario.name.clone()),
+            (labels::ROLE.to_owned(), "service".to_owned()),
+        ]
+        .into(),
+    };
+    containers::create_and_start(&docker, &run_id, &spec).await?;
+    let first_start = Duration::from_secs(30);
+    if !recorder
+        .wait_until(first_start, |h| count_starts(h, &container) >= 1)
+        .await
+    {
+        return Err(RunError::NeverStarted {
+            container,
+            waited_secs: first_start.as_secs(),
+        });
+    }
+
+    let mut rt = DockerRuntime {
+        recorder: &recorder,
+        docker: &docker,
+        lab: resources.lab.as_ref(),
+        observer: resources.observer.as_ref().expect("observer started above"),
+        container: &container,
+        counter: &counter,
+    };
+    let phases = play(
+        &mut rt,
+        scenario,
+        &container,
+        options.skip_daemon_phases,
+        view,
+    )
+    .await?;
+    let restart_count = rt.finish().await?;
+    let target = TargetInfo {
+        kind,
+        name: target_name,
+        docker_host,
+        engine_version: daemon.engine_version,
+    };
+    Ok(judge(
+        scenario,
+        run_id,
+        target,
+        &container,
+        phases,
+        recorder.snapshot(),
+        restart_count,
+    ))
+}
+
+/// A real daemon, as the phase engine sees it.
+struct DockerRuntime<'a> {
+    recorder: &'a Recorder,
+    docker: &'a Docker,
+    lab: Option<&'a Lab>,
+    observer: &'a Observer,
+    container: &'a str,
+    counter: &'a CounterFile,
+}
+
+impl DockerRuntime<'_> {
+    fn lab(&self) -> &Lab {
+        self.lab
+            .expect("daemon phases run only on labs (checked in preflight)")
+    }
+}
+
+impl Runtime for DockerRuntime<'_> {
+    fn now(&self) -> Nanos {
+        halab_docker::now()
+    }
+
+    fn record(&mut self, what: Happening) {
+        self.recorder.harness(what);
+    }
+
+    fn read_counter(&mut self) {
+        self.counter.read_into(self.recorder);
+    }
+
+    async fn wait_for(&mut self, timeout: Duration, done: impl FnMut(&History) -> bool) -> bool {
+        self.recorder.wait_until(timeout, done).await
+    }
+
+    async fn hold(&mut self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+
+    async fn stop_daemon(&mut self, crash: bool) -> Result<(), RunError> {
+        self.lab()
+            .stop(if crash {
+                StopMode::Crash
+            } else {
+                StopMode::Graceful
+            })
+            .await?;
+        self.observer.wait_down(Duration::from_secs(5)).await;
+        Ok(())
+    }
+
+    async fn start_daemon(&mut self) -> Result<Option<String>, RunError> {
+        self.lab().start().await?;
+        self.observer.daemon_is_back();
+        if !self.observer.wait_live(Duration::from_secs(30)).await {
+            return Ok(Some(
+                "the events stream did not come back within 30 s".into(),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Stops the service through the API, then reads the counter once more. `sh` as PID 1
+    /// ignores SIGTERM, so a start just before the stop still gets the full stop timeout to
+    /// write its increment.
+    async fn finish(&mut self) -> Result<Option<i64>, RunError> {
+        let container = self.container;
+        let running =
+            self.recorder.with(|h| last_action(h, container)) == Some(ContainerAction::Start);
+        if running {
+            containers::stop(self.docker, container, 1).await?;
+            self.recorder
+                .wait_until(Duration::from_secs(10), |h| {
+                    matches!(
+                        last_action(h, container),
+                        Some(ContainerAction::Die { .. } | ContainerAction::Stop)
+                    )
+                })
+                .await;
+        }
+        let restart_count = containers::inspect(self.docker, container)
+            .await
+            .ok()
+            .and_then(|c| c.restart_count);
+        self.counter.read_into(self.recorder);
+        Ok(restart_count)
+    }
+
+    fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> T {
+        self.recorder.with(read)
+    }
+}
+
+fn last_action(history: &History, container: &str) -> Option<ContainerAction> {
+    history
+        .container_actions(container)
+        .last()
+        .map(|(_, a)| a.clone())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Aborts a background task when the run ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,23 @@
+//! Reference pages generated from the code must match the committed copies.
+
+use crate::support::*;
+
+/// `book/src/reference/restart-model-<engine>.md` is `halab model table --engine <engine>`.
+/// Regenerate with `just reference`.
+#[test]
+fn the_committed_model_tables_are_up_to_date() {
+    let state = StateDir::new();
+    for engine in ["20.10", "29"] {
+        let out = run(halab(&state, &["model", "table", "--engine", engine]));
+        assert_eq!(out.code, 0, "{out}");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "../../book/src/reference/restart-model-{engine}.md"
+        ));
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == out.stdout,
+            "{} is out of date with the model: run `just reference` and commit the result",
+            path.display()
+        );
+    }
+}
