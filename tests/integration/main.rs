@@ -8,6 +8,7 @@ mod bad_input;
 mod lab;
 mod observe;
 mod reference;
+mod scenarios;
 mod seed;
 mod sim;
 mod support;

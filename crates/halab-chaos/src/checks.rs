@@ -1,10 +1,10 @@
 //! Checks: pure functions from a run's history to verdicts. They never look at a daemon, so they
 //! are tested on hand-written histories, and a simulated run is judged exactly like a real one.
 
-use halab_model::{DaemonAction, History, Nanos};
+use halab_model::{ContainerAction, DaemonAction, History, Nanos};
 use serde::Serialize;
 
-use crate::scenario::Checks;
+use crate::scenario::{Backoff, Checks, InPhase};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -49,8 +49,6 @@ pub struct Subject<'a> {
     pub container: &'a str,
     /// The counter's value before the service first ran.
     pub counter_initial: u64,
-    /// The names of the scenario's phases, in order (to find where each ends).
-    pub phases: &'a [String],
 }
 
 /// Runs every check the scenario asks for.
@@ -70,6 +68,12 @@ pub fn run_checks(checks: &Checks, s: &Subject<'_>) -> Vec<CheckResult> {
     }
     if checks.counter_frozen_while_daemon_down {
         results.push(counter_frozen_while_daemon_down(s));
+    }
+    for bound in &checks.in_phase {
+        results.push(events_in_phase(s, bound));
+    }
+    if let Some(backoff) = &checks.backoff {
+        results.push(backoff_doubles(s, backoff));
     }
     results
 }
@@ -127,13 +131,11 @@ pub fn counter_never_decreases(s: &Subject<'_>) -> CheckResult {
 /// The service was restarted at least `count` times by the end of `phase`.
 pub fn min_restarts(s: &Subject<'_>, phase: &str, count: u64) -> CheckResult {
     const NAME: &str = "restarts-happen";
-    let Some(end) = phase_end(s, phase) else {
+    let Some(span) = s.history.phase_span(phase) else {
         return CheckResult::not_run(NAME, format!("phase `{phase}` did not run"));
     };
-    let starts = s
-        .history
-        .starts(s.container)
-        .filter(|&at| at <= end)
+    let starts = actions_in(s, 0..span.end)
+        .filter(|a| matches!(a, ContainerAction::Start))
         .count() as u64;
     let restarts = starts.saturating_sub(1);
     CheckResult::new(
@@ -228,6 +230,92 @@ pub fn counter_frozen_while_daemon_down(s: &Subject<'_>) -> CheckResult {
     CheckResult::new(NAME, true, format!("counter held at {}", held.join(", ")))
 }
 
+/// The service did `action` at least / at most so many times during a phase.
+pub fn events_in_phase(s: &Subject<'_>, bound: &InPhase) -> CheckResult {
+    const NAME: &str = "events-in-phase";
+    let Some(span) = s.history.phase_span(&bound.phase) else {
+        return CheckResult::not_run(NAME, format!("phase `{}` did not run", bound.phase));
+    };
+    let seen = actions_in(s, span)
+        .filter(|a| a.name() == bound.action)
+        .count() as u64;
+    let mut expected = Vec::new();
+    if let Some(n) = bound.at_least {
+        expected.push(format!("at least {n}"));
+    }
+    if let Some(n) = bound.at_most {
+        expected.push(format!("at most {n}"));
+    }
+    let pass = bound.at_least.is_none_or(|n| seen >= n) && bound.at_most.is_none_or(|n| seen <= n);
+    CheckResult::new(
+        NAME,
+        pass,
+        format!(
+            "phase `{}`: {seen} × {} ({} expected)",
+            bound.phase,
+            bound.action,
+            expected.join(", ")
+        ),
+    )
+}
+
+/// Restarts in a phase follow Docker's back-off: each delay between a `die` and the next
+/// `start` is the previous one doubled, from `first_ms`, capped at one minute; a start may come
+/// up to `tolerance_ms` later than its delay (the daemon's own start overhead), never earlier.
+pub fn backoff_doubles(s: &Subject<'_>, backoff: &Backoff) -> CheckResult {
+    const NAME: &str = "backoff-doubles";
+    const CAP_MS: i64 = 60_000;
+    let Some(span) = s.history.phase_span(&backoff.phase) else {
+        return CheckResult::not_run(NAME, format!("phase `{}` did not run", backoff.phase));
+    };
+    let mut gaps = Vec::new();
+    let mut last_die = None;
+    let entries = &s.history.entries()[span];
+    for (at, action) in entries
+        .iter()
+        .filter_map(|e| container_action(e, s.container))
+    {
+        match action {
+            ContainerAction::Die { .. } => last_die = Some(at),
+            ContainerAction::Start => {
+                if let Some(die) = last_die.take() {
+                    gaps.push(at.millis_since(die));
+                }
+            }
+            _ => {}
+        }
+    }
+    if gaps.len() < 2 {
+        return CheckResult::new(
+            NAME,
+            false,
+            format!(
+                "only {} restart(s) in phase `{}` to measure",
+                gaps.len(),
+                backoff.phase
+            ),
+        );
+    }
+    let mut expected = backoff.first_ms;
+    let mut shown = Vec::new();
+    let mut pass = true;
+    for gap in &gaps {
+        let ok = *gap >= expected && *gap <= expected + backoff.tolerance_ms;
+        pass &= ok;
+        shown.push(format!("{gap}{} (≥{expected})", if ok { "" } else { " ✗" }));
+        expected = (expected * 2).min(CAP_MS);
+    }
+    CheckResult::new(
+        NAME,
+        pass,
+        format!(
+            "die→start ms: {} (tolerance +{} ms)",
+            shown.join(", "),
+            backoff.tolerance_ms
+        ),
+    )
+}
+
 /// Every phase got what it waited for (for example the starts it waited for, within its timeout).
 pub fn phases_completed(problems: &[String]) -> CheckResult {
     const NAME: &str = "phases-completed";
@@ -246,14 +334,28 @@ fn daemon_times(s: &Subject<'_>, which: DaemonAction) -> Vec<Nanos> {
         .collect()
 }
 
-/// When a phase ended: when the next one began, or the end of the history.
-fn phase_end(s: &Subject<'_>, phase: &str) -> Option<Nanos> {
-    s.history.phase_start(phase)?;
-    let i = s.phases.iter().position(|p| p == phase)?;
-    let next = s.phases[i + 1..]
+/// The service's actions among the entries at positions `span`.
+fn actions_in<'a>(
+    s: &'a Subject<'_>,
+    span: std::ops::Range<usize>,
+) -> impl Iterator<Item = &'a ContainerAction> + 'a {
+    let container = s.container;
+    s.history.entries()[span]
         .iter()
-        .find_map(|p| s.history.phase_start(p));
-    Some(next.unwrap_or_else(|| crate::report::history_end(s.history)))
+        .filter_map(move |e| container_action(e, container).map(|(_, a)| a))
+}
+
+fn container_action<'a>(
+    entry: &'a halab_model::Entry,
+    container: &str,
+) -> Option<(Nanos, &'a ContainerAction)> {
+    match &entry.what {
+        halab_model::Happening::Container {
+            container: c,
+            action,
+        } if c == container => Some((entry.at, action)),
+        _ => None,
+    }
 }
 
 fn ms_into_run(s: &Subject<'_>, at: Nanos) -> i64 {
@@ -302,12 +404,11 @@ mod tests {
         }
     }
 
-    fn subject<'a>(h: &'a History, phases: &'a [String]) -> Subject<'a> {
+    fn subject(h: &History) -> Subject<'_> {
         Subject {
             history: h,
             container: "svc",
             counter_initial: 0,
-            phases,
         }
     }
 
@@ -332,14 +433,28 @@ mod tests {
     #[test]
     fn a_faithful_run_passes_everything() {
         let h = seed_run();
-        let phases = ["watch".to_owned(), "down".to_owned(), "up".to_owned()];
-        let s = subject(&h, &phases);
+        let s = subject(&h);
         let checks = Checks {
             counter_matches_starts: true,
             counter_never_decreases: true,
             min_restarts: Some(("watch".into(), 1)),
             running_after_daemon_start_within_secs: Some(1.0),
             counter_frozen_while_daemon_down: true,
+            in_phase: vec![
+                InPhase {
+                    phase: "down".into(),
+                    action: "start".into(),
+                    at_least: None,
+                    at_most: Some(0),
+                },
+                InPhase {
+                    phase: "up".into(),
+                    action: "start".into(),
+                    at_least: Some(1),
+                    at_most: None,
+                },
+            ],
+            backoff: None,
         };
         for r in run_checks(&checks, &s) {
             assert_eq!(r.verdict, Verdict::Pass, "{}: {}", r.name, r.detail);
@@ -349,7 +464,7 @@ mod tests {
     #[test]
     fn a_counter_ahead_of_the_starts_fails() {
         let h = Build(seed_run()).counter(5000, 5).0;
-        let r = counter_matches_starts(&subject(&h, &[]));
+        let r = counter_matches_starts(&subject(&h));
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(
             r.detail.contains("2 increments with no start"),
@@ -361,7 +476,7 @@ mod tests {
     #[test]
     fn a_counter_going_down_fails() {
         let h = Build(seed_run()).counter(5000, 1).0;
-        let r = counter_never_decreases(&subject(&h, &[]));
+        let r = counter_never_decreases(&subject(&h));
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(r.detail.contains("from 3 down to 1"), "{}", r.detail);
     }
@@ -370,7 +485,7 @@ mod tests {
     fn a_counter_moving_while_down_fails() {
         let h = Build(seed_run()).counter(3000, 9).0;
         assert_eq!(
-            counter_frozen_while_daemon_down(&subject(&h, &[])).verdict,
+            counter_frozen_while_daemon_down(&subject(&h)).verdict,
             Verdict::Fail
         );
     }
@@ -378,7 +493,7 @@ mod tests {
     #[test]
     fn a_slow_comeback_fails_its_bound() {
         let h = seed_run();
-        let r = running_after_daemon_start(&subject(&h, &[]), 0.2);
+        let r = running_after_daemon_start(&subject(&h), 0.2);
         assert_eq!(r.verdict, Verdict::Fail);
         assert!(r.detail.contains("500 ms"), "{}", r.detail);
     }
@@ -386,14 +501,69 @@ mod tests {
     #[test]
     fn too_few_restarts_fail_and_a_missing_phase_is_not_run() {
         let h = seed_run();
-        let phases = ["watch".to_owned(), "down".to_owned(), "up".to_owned()];
         assert_eq!(
-            min_restarts(&subject(&h, &phases), "watch", 2).verdict,
+            min_restarts(&subject(&h), "watch", 2).verdict,
             Verdict::Fail
         );
         assert_eq!(
-            min_restarts(&subject(&h, &phases), "nope", 0).verdict,
+            min_restarts(&subject(&h), "nope", 0).verdict,
             Verdict::NotRun
+        );
+    }
+
+    #[test]
+    fn a_start_counted_in_the_wrong_phase_fails() {
+        let h = seed_run();
+        let bound = InPhase {
+            phase: "watch".into(),
+            action: "start".into(),
+            at_least: None,
+            at_most: Some(1),
+        };
+        let r = events_in_phase(&subject(&h), &bound);
+        assert_eq!(r.verdict, Verdict::Fail, "{}", r.detail);
+        assert!(r.detail.contains("2 × start"), "{}", r.detail);
+    }
+
+    #[test]
+    fn the_backoff_must_double_and_never_come_early() {
+        let backoff = Backoff {
+            phase: "failing".into(),
+            first_ms: 100,
+            tolerance_ms: 300,
+        };
+        let run = |gaps: &[i64]| {
+            let mut b = Build::new().phase(0, "failing").start(0);
+            let mut t = 0;
+            for gap in gaps {
+                t += 10;
+                b = b.at(
+                    t,
+                    Happening::Container {
+                        container: "svc".into(),
+                        action: ContainerAction::Die { exit_code: 1 },
+                    },
+                );
+                t += gap;
+                b = b.start(t);
+            }
+            backoff_doubles(&subject(&b.0), &backoff)
+        };
+        assert_eq!(run(&[350, 420, 650, 1000]).verdict, Verdict::Pass);
+        assert_eq!(
+            run(&[350, 150, 650]).verdict,
+            Verdict::Fail,
+            "a start before its back-off"
+        );
+        assert_eq!(
+            run(&[350, 420, 1400]).verdict,
+            Verdict::Fail,
+            "a start far after its back-off"
+        );
+        assert_eq!(
+            run(&[350]).verdict,
+            Verdict::Fail,
+            "too few restarts to judge"
         );
     }
 
@@ -401,11 +571,11 @@ mod tests {
     fn daemon_checks_without_daemon_phases_are_not_run() {
         let h = Build::new().start(0).counter(5, 1).0;
         assert_eq!(
-            counter_frozen_while_daemon_down(&subject(&h, &[])).verdict,
+            counter_frozen_while_daemon_down(&subject(&h)).verdict,
             Verdict::NotRun
         );
         assert_eq!(
-            running_after_daemon_start(&subject(&h, &[]), 1.0).verdict,
+            running_after_daemon_start(&subject(&h), 1.0).verdict,
             Verdict::NotRun
         );
     }

@@ -42,11 +42,22 @@ pub struct ScenarioFile {
     pub summary: String,
     #[serde(default)]
     pub params: BTreeMap<String, ParamDecl>,
+    #[serde(default)]
+    pub daemon: DaemonFile,
     pub service: ServiceFile,
     #[serde(rename = "phases")]
     pub phases: Vec<PhaseFile>,
     #[serde(default)]
     pub checks: ChecksFile,
+}
+
+/// How the daemon is configured for the scenario (a lab started for the run, or the simulator).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonFile {
+    /// Start dockerd with `--live-restore`.
+    #[serde(default)]
+    pub live_restore: bool,
 }
 
 /// A declared parameter.
@@ -143,11 +154,29 @@ pub enum PhaseAction {
     DaemonCrash,
     /// Start the daemon and wait until it answers.
     DaemonStart,
+    /// `docker kill` (`POST /containers/{id}/kill`) with the phase's `signal` (default KILL).
+    DockerKill,
+    /// `docker stop` (`POST /containers/{id}/stop`): the stop signal, SIGKILL after the timeout.
+    DockerStop,
+    /// `docker start`.
+    DockerStart,
+    /// The phase's `signal` (default KILL) sent from the host to the service's main process,
+    /// outside Docker's API: the daemon only sees the process die, as in a crash.
+    HostKill,
 }
 
 impl PhaseAction {
+    /// Whether the phase stops or starts the daemon (only done to daemons halab owns).
     pub fn touches_daemon(self) -> bool {
-        self != PhaseAction::Watch
+        matches!(
+            self,
+            PhaseAction::DaemonStop | PhaseAction::DaemonCrash | PhaseAction::DaemonStart
+        )
+    }
+
+    /// Whether the phase sends a signal (and so may name one).
+    pub fn sends_signal(self) -> bool {
+        matches!(self, PhaseAction::DockerKill | PhaseAction::HostKill)
     }
 }
 
@@ -163,6 +192,8 @@ pub struct PhaseFile {
     pub hold: Option<Spanned<Templated>>,
     /// Seconds `until_starts` may take before the phase fails.
     pub timeout: Option<Spanned<Templated>>,
+    /// For `docker-kill` and `host-kill`: `KILL`, `SIGTERM`, `9`, …
+    pub signal: Option<Spanned<Templated>>,
 }
 
 /// Which checks decide the verdict, with their bounds.
@@ -177,6 +208,32 @@ pub struct ChecksFile {
     pub running_after_daemon_start: Option<WithinFile>,
     #[serde(default)]
     pub counter_frozen_while_daemon_down: bool,
+    /// Bounds on how many times the service did something during a phase.
+    #[serde(default)]
+    pub in_phase: Vec<InPhaseFile>,
+    /// The restart back-off doubles from its first step.
+    pub backoff: Option<BackoffFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InPhaseFile {
+    pub phase: Spanned<String>,
+    /// An event action: start, die, kill, stop, oom, …
+    pub action: Spanned<String>,
+    pub at_least: Option<Spanned<Templated>>,
+    pub at_most: Option<Spanned<Templated>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffFile {
+    /// The phase whose restarts are measured.
+    pub phase: Spanned<String>,
+    /// The first delay, in milliseconds (Docker: 100).
+    pub first_ms: Spanned<Templated>,
+    /// How much later than the back-off a start may come: the daemon's own start overhead.
+    pub tolerance_ms: Spanned<Templated>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +266,8 @@ impl<'de> Deserialize<'de> for Templated {
 pub struct Scenario {
     pub name: String,
     pub summary: String,
+    /// Run the daemon with `--live-restore`.
+    pub live_restore: bool,
     pub path: PathBuf,
     pub params: BTreeMap<String, String>,
     pub service: Service,
@@ -240,6 +299,8 @@ pub struct SimService {
 pub struct Phase {
     pub name: String,
     pub action: PhaseAction,
+    /// The signal number for `docker-kill` and `host-kill`.
+    pub signal: i32,
     pub until_starts: Option<u64>,
     pub hold_secs: f64,
     pub timeout_secs: f64,
@@ -252,12 +313,62 @@ pub struct Checks {
     pub min_restarts: Option<(String, u64)>,
     pub running_after_daemon_start_within_secs: Option<f64>,
     pub counter_frozen_while_daemon_down: bool,
+    pub in_phase: Vec<InPhase>,
+    pub backoff: Option<Backoff>,
+}
+
+/// At least / at most `action` events of the service during `phase`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InPhase {
+    pub phase: String,
+    pub action: String,
+    pub at_least: Option<u64>,
+    pub at_most: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Backoff {
+    pub phase: String,
+    pub first_ms: i64,
+    pub tolerance_ms: i64,
 }
 
 impl Scenario {
     pub fn touches_daemon(&self) -> bool {
         self.phases.iter().any(|p| p.action.touches_daemon())
     }
+}
+
+/// The container actions the events stream reports, as `in_phase` checks name them.
+pub const EVENT_ACTIONS: [&str; 10] = [
+    "create", "start", "die", "kill", "stop", "oom", "pause", "unpause", "restart", "destroy",
+];
+
+const SIGKILL: i32 = 9;
+
+/// A signal by number or name (`9`, `KILL`, `SIGKILL`), as `docker kill --signal` takes it.
+pub fn parse_signal(text: &str) -> Option<i32> {
+    const NAMES: [(&str, i32); 9] = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("USR2", 12),
+        ("TERM", 15),
+        ("CONT", 18),
+        ("STOP", 19),
+    ];
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let name = text.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, number)| number)
 }
 
 /// Seconds a phase may wait for its `until_starts` when the file does not say.
@@ -524,6 +635,17 @@ impl<'a> Resolver<'a> {
                     .map(|v| self.seconds(v, &field("timeout")))
                     .transpose()?
                     .unwrap_or(DEFAULT_PHASE_TIMEOUT_SECS),
+                signal: match &p.signal {
+                    Some(v) if p.action.sends_signal() => self.signal(v, &field("signal"))?,
+                    Some(v) => {
+                        return Err(self.error(
+                            v,
+                            &field("signal"),
+                            format!("`{:?}` sends no signal", p.action),
+                        ));
+                    }
+                    None => SIGKILL,
+                },
             });
         }
         let c = &file.checks;
@@ -555,10 +677,25 @@ impl<'a> Resolver<'a> {
                 .map(|w| self.seconds(&w.within, "checks.running_after_daemon_start.within"))
                 .transpose()?,
             counter_frozen_while_daemon_down: c.counter_frozen_while_daemon_down,
+            in_phase: c
+                .in_phase
+                .iter()
+                .enumerate()
+                .map(|(i, b)| self.in_phase(b, i, &phases))
+                .collect::<Result<_, _>>()?,
+            backoff: match &c.backoff {
+                Some(b) => Some(Backoff {
+                    phase: self.phase_name(&b.phase, "checks.backoff.phase", &phases)?,
+                    first_ms: self.typed(&b.first_ms, "checks.backoff.first_ms")?,
+                    tolerance_ms: self.typed(&b.tolerance_ms, "checks.backoff.tolerance_ms")?,
+                }),
+                None => None,
+            },
         };
         Ok(Scenario {
             name: file.name,
             summary: file.summary,
+            live_restore: file.daemon.live_restore,
             path: self.path.to_path_buf(),
             params: self.values.clone(),
             service,
@@ -618,6 +755,73 @@ impl<'a> Resolver<'a> {
             return Err(self.error(value, field, format!("{secs} is not a number of seconds")));
         }
         Ok(secs)
+    }
+
+    fn in_phase(
+        &self,
+        bound: &InPhaseFile,
+        i: usize,
+        phases: &[Phase],
+    ) -> Result<InPhase, ScenarioError> {
+        let field = |f: &str| format!("checks.in_phase[{i}].{f}");
+        let action = bound.action.get_ref();
+        if !EVENT_ACTIONS.contains(&action.as_str()) {
+            return Err(invalid(
+                self.path,
+                self.source,
+                bound.action.span().start,
+                Some(&field("action")),
+                format!(
+                    "`{action}` is not an event action; expected one of {}",
+                    EVENT_ACTIONS.join(", ")
+                ),
+            ));
+        }
+        let count = |v: &Option<Spanned<Templated>>, f: &str| {
+            v.as_ref().map(|v| self.typed(v, &field(f))).transpose()
+        };
+        Ok(InPhase {
+            phase: self.phase_name(&bound.phase, &field("phase"), phases)?,
+            action: action.clone(),
+            at_least: count(&bound.at_least, "at_least")?,
+            at_most: count(&bound.at_most, "at_most")?,
+        })
+    }
+
+    fn phase_name(
+        &self,
+        name: &Spanned<String>,
+        field: &str,
+        phases: &[Phase],
+    ) -> Result<String, ScenarioError> {
+        if phases.iter().any(|p| p.name == *name.get_ref()) {
+            return Ok(name.get_ref().clone());
+        }
+        let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+        Err(invalid(
+            self.path,
+            self.source,
+            name.span().start,
+            Some(field),
+            format!(
+                "no phase named `{}`; the phases: {}",
+                name.get_ref(),
+                known.join(", ")
+            ),
+        ))
+    }
+
+    fn signal(&self, value: &Spanned<Templated>, field: &str) -> Result<i32, ScenarioError> {
+        let text = self.text(value, field)?;
+        parse_signal(&text).ok_or_else(|| {
+            self.error(
+                value,
+                field,
+                format!(
+                    "`{text}` is not a signal: expected a number or a name such as KILL, TERM, HUP"
+                ),
+            )
+        })
     }
 
     fn error(&self, value: &Spanned<Templated>, field: &str, message: String) -> ScenarioError {
@@ -737,6 +941,48 @@ mod tests {
     fn a_check_naming_a_missing_phase_is_refused() {
         let bad = SEED.replace("by_end_of = \"natural-restarts\"", "by_end_of = \"nope\"");
         assert!(error_of(&bad).contains("no phase named `nope`"));
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("sigterm"), Some(15));
+        assert_eq!(parse_signal("1"), Some(1));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("BOOM"), None);
+    }
+
+    #[test]
+    fn in_phase_bounds_are_checked_against_phases_and_actions() {
+        let with =
+            |bound: &str| SEED.replace("[checks]\n", &format!("[checks]\nin_phase = [{bound}]\n"));
+        let ok = parse(
+            Path::new("x.toml"),
+            &with("{ phase = \"daemon-up\", action = \"start\", at_least = 1 }"),
+            &[],
+        );
+        let bound = &ok.unwrap().checks.in_phase[0];
+        assert_eq!(
+            (bound.phase.as_str(), bound.action.as_str(), bound.at_least),
+            ("daemon-up", "start", Some(1))
+        );
+        let err = error_of(&with("{ phase = \"nope\", action = \"start\" }"));
+        assert!(
+            err.contains("field `checks.in_phase[0].phase`: no phase named `nope`"),
+            "{err}"
+        );
+        let err = error_of(&with("{ phase = \"daemon-up\", action = \"started\" }"));
+        assert!(err.contains("`started` is not an event action"), "{err}");
+    }
+
+    #[test]
+    fn a_signal_on_a_phase_that_sends_none_is_refused() {
+        let bad = SEED.replace("do = \"watch\"\n", "do = \"watch\"\nsignal = \"KILL\"\n");
+        assert!(
+            error_of(&bad).contains("sends no signal"),
+            "{}",
+            error_of(&bad)
+        );
     }
 
     #[test]

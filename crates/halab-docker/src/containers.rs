@@ -8,8 +8,8 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
+    RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use halab_model::RestartPolicy;
 
@@ -108,6 +108,56 @@ pub async fn stop(docker: &Docker, name: &str, timeout_secs: i32) -> Result<(), 
         .stop_container(name, Some(options))
         .await
         .map_err(DockerError::api(format!("stopping container {name}")))
+}
+
+/// `docker kill --signal`: through the API, so the daemon counts it as a manual stop.
+pub async fn kill(docker: &Docker, name: &str, signal: i32) -> Result<(), DockerError> {
+    let options = KillContainerOptions {
+        signal: signal.to_string(),
+    };
+    docker
+        .kill_container(name, Some(options))
+        .await
+        .map_err(DockerError::api(format!(
+            "killing container {name} with signal {signal}"
+        )))
+}
+
+/// `docker start`.
+pub async fn start(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    docker
+        .start_container(name, None::<StartContainerOptions>)
+        .await
+        .map_err(DockerError::api(format!("starting container {name}")))
+}
+
+/// Sends `signal` to the container's main process from the host, outside Docker's API: the
+/// daemon only learns that the process died, as it would of a crash. The container must run on
+/// this host (its `State.Pid` is a host pid: true of the machine's daemon and of lab daemons).
+pub async fn signal_from_host(docker: &Docker, name: &str, signal: i32) -> Result<(), DockerError> {
+    let pid = inspect(docker, name)
+        .await?
+        .state
+        .and_then(|s| s.pid)
+        .filter(|&p| p > 0);
+    let Some(pid) = pid else {
+        return Err(DockerError::NotRunning {
+            container: name.to_owned(),
+        });
+    };
+    let signal =
+        nix::sys::signal::Signal::try_from(signal).map_err(|e| DockerError::HostSignal {
+            container: name.to_owned(),
+            pid,
+            reason: e.to_string(),
+        })?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).map_err(|e| {
+        DockerError::HostSignal {
+            container: name.to_owned(),
+            pid,
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// The names of the containers labelled with `label_filter` (`key` or `key=value`).

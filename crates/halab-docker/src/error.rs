@@ -40,6 +40,16 @@ pub enum DockerError {
     )]
     ImageMissing { image: String, host: String },
 
+    #[error("container {container} has no running process to signal")]
+    NotRunning { container: String },
+
+    #[error("sending a signal from the host to container {container}'s process {pid}: {reason}")]
+    HostSignal {
+        container: String,
+        pid: i64,
+        reason: String,
+    },
+
     #[error("{doing}: {source}")]
     Api {
         doing: String,

@@ -174,6 +174,22 @@ impl History {
         })
     }
 
+    /// The entries of a phase, by position: from its `Phase` entry to the next phase's (or the
+    /// end). Positions, not times, decide: an entry stamped at the very instant a phase begins
+    /// but recorded before it belongs to the phase before (the simulator makes such ties).
+    pub fn phase_span(&self, name: &str) -> Option<std::ops::Range<usize>> {
+        let is_phase = |e: &Entry| matches!(e.what, Happening::Phase { .. });
+        let start = self
+            .entries
+            .iter()
+            .position(|e| matches!(&e.what, Happening::Phase { name: n } if n == name))?;
+        let end = self.entries[start + 1..]
+            .iter()
+            .position(is_phase)
+            .map_or(self.entries.len(), |i| start + 1 + i);
+        Some(start..end)
+    }
+
     /// When a phase began, if it did.
     pub fn phase_start(&self, name: &str) -> Option<Nanos> {
         self.entries.iter().find_map(|e| match &e.what {

@@ -15,7 +15,9 @@ use halab_docker::{DaemonInfo, Docker, Recorder, labels};
 use halab_lab::{Lab, LabOptions, StopMode};
 use halab_model::{ContainerAction, Happening, History, Nanos};
 
-use super::{RunError, RunOptions, Runtime, Target, count_starts, judge, new_run_id, play};
+use super::{
+    ContainerCall, RunError, RunOptions, Runtime, Target, count_starts, judge, new_run_id, play,
+};
 use crate::counter::CounterFile;
 use crate::report::{Report, TargetInfo};
 use crate::scenario::{LAB_IMAGE, Scenario};
@@ -153,7 +155,7 @@ async fn execute(
         Target::NewLab { live_restore } => {
             view.note(&format!("starting lab daemon {run_id}"));
             let lab_options = LabOptions {
-                live_restore: *live_restore,
+                live_restore: *live_restore || scenario.live_restore,
                 labels: vec![(labels::RUN.to_owned(), run_id.clone())],
             };
             resources.owns_lab = true;
@@ -162,7 +164,14 @@ async fn execute(
             ("lab", run_id.clone())
         }
         Target::Lab { name } => {
-            resources.lab = Some(Lab::open(&options.state_root, name)?);
+            let lab = Lab::open(&options.state_root, name)?;
+            if scenario.live_restore && !lab.options().live_restore {
+                return Err(RunError::LiveRestoreMissing {
+                    scenario: scenario.name.clone(),
+                    lab: name.clone(),
+                });
+            }
+            resources.lab = Some(lab);
             ("lab", name.clone())
         }
         Target::Host { docker_host } => ("host", docker_host.clone()),
@@ -243,6 +252,7 @@ async fn execute(
         observer: resources.observer.as_ref().expect("observer started above"),
         container: &container,
         counter: &counter,
+        stop_timeout: scenario.service.stop_timeout.map_or(10, |t| t as i32),
     };
     let phases = play(
         &mut rt,
@@ -278,6 +288,8 @@ struct DockerRuntime<'a> {
     observer: &'a Observer,
     container: &'a str,
     counter: &'a CounterFile,
+    /// Seconds `docker stop` waits: the container's own, else the engine's default (10).
+    stop_timeout: i32,
 }
 
 impl DockerRuntime<'_> {
@@ -329,6 +341,19 @@ impl Runtime for DockerRuntime<'_> {
             ));
         }
         Ok(None)
+    }
+
+    async fn container_call(&mut self, call: ContainerCall) -> Result<(), RunError> {
+        let (docker, container) = (self.docker, self.container);
+        match call {
+            ContainerCall::Kill { signal } => containers::kill(docker, container, signal).await?,
+            ContainerCall::Stop => containers::stop(docker, container, self.stop_timeout).await?,
+            ContainerCall::Start => containers::start(docker, container).await?,
+            ContainerCall::HostSignal { signal } => {
+                containers::signal_from_host(docker, container, signal).await?
+            }
+        }
+        Ok(())
     }
 
     /// Stops the service through the API, then reads the counter once more. `sh` as PID 1

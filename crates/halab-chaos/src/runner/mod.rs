@@ -73,6 +73,11 @@ pub enum RunError {
         path = .path.display()
     )]
     NotSimulable { scenario: String, path: PathBuf },
+    #[error(
+        "scenario `{scenario}` needs a daemon with live-restore, but lab {lab} runs without it: \
+         start one with `halab lab up NAME --live-restore`, or let the run start its own lab"
+    )]
+    LiveRestoreMissing { scenario: String, lab: String },
     #[error("preparing the work directory {path}: {source}", path = .path.display())]
     WorkDir {
         path: PathBuf,
@@ -97,7 +102,13 @@ pub async fn run(
     match &options.runtime {
         RuntimeChoice::Docker(target) => docker::run(scenario, options, target, view).await,
         RuntimeChoice::Sim { seed, live_restore } => {
-            sim::run(scenario, *seed, *live_restore, view).await
+            sim::run(
+                scenario,
+                *seed,
+                *live_restore || scenario.live_restore,
+                view,
+            )
+            .await
         }
     }
 }
@@ -119,10 +130,26 @@ pub(crate) trait Runtime {
     /// Starts the daemon; returns when it answers. `Ok(Some(problem))` when it answers but the
     /// run cannot follow it (the events stream did not come back).
     async fn start_daemon(&mut self) -> Result<Option<String>, RunError>;
+    /// Does something to the service container; returns when the daemon has done it (a stop
+    /// has ended).
+    async fn container_call(&mut self, call: ContainerCall) -> Result<(), RunError>;
     /// Stops the service through the API so the count is final; returns its `RestartCount`.
     async fn finish(&mut self) -> Result<Option<i64>, RunError>;
     /// Reads the history as it stands.
     fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> T;
+}
+
+/// What a phase does to the service container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContainerCall {
+    /// `docker kill --signal`.
+    Kill { signal: i32 },
+    /// `docker stop`, with the container's stop timeout.
+    Stop,
+    /// `docker start`.
+    Start,
+    /// A signal from the host to the main process, outside the API.
+    HostSignal { signal: i32 },
 }
 
 /// How long the service may take, after a start, to write its increment before a daemon fault:
@@ -200,6 +227,20 @@ async fn play_phase<R: Runtime>(
             });
             rt.read_counter();
         }
+        PhaseAction::DockerKill => {
+            rt.container_call(ContainerCall::Kill {
+                signal: phase.signal,
+            })
+            .await?
+        }
+        PhaseAction::DockerStop => rt.container_call(ContainerCall::Stop).await?,
+        PhaseAction::DockerStart => rt.container_call(ContainerCall::Start).await?,
+        PhaseAction::HostKill => {
+            rt.container_call(ContainerCall::HostSignal {
+                signal: phase.signal,
+            })
+            .await?
+        }
         PhaseAction::DaemonStart => {
             rt.read_counter();
             rt.record(Happening::Daemon {
@@ -242,12 +283,10 @@ pub(crate) fn judge(
     history: History,
     restart_count: Option<i64>,
 ) -> Report {
-    let phase_names: Vec<String> = scenario.phases.iter().map(|p| p.name.clone()).collect();
     let subject = Subject {
         history: &history,
         container,
         counter_initial: scenario.service.counter_initial,
-        phases: &phase_names,
     };
     let mut results = checks::run_checks(&scenario.checks, &subject);
     let problems: Vec<String> = phases

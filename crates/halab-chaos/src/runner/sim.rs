@@ -9,7 +9,7 @@ use halab_model::{
     Nanos, SignalResponse, Status,
 };
 
-use super::{RunError, Runtime, judge, play};
+use super::{ContainerCall, RunError, Runtime, judge, play};
 use crate::report::{Report, TargetInfo};
 use crate::scenario::{OnStopSignal, Scenario};
 use crate::view::View;
@@ -144,6 +144,22 @@ impl Runtime for SimRuntime {
         self.sim.run_until(limit, |_| false);
         self.sim.input(Input::Daemon(DaemonInput::Start));
         Ok(None)
+    }
+
+    async fn container_call(&mut self, call: ContainerCall) -> Result<(), RunError> {
+        let input = match call {
+            ContainerCall::Kill { signal } => Input::Api(ApiCall::Kill { signal }),
+            ContainerCall::Stop => Input::Api(ApiCall::Stop { timeout_s: None }),
+            ContainerCall::Start => Input::Api(ApiCall::Start),
+            ContainerCall::HostSignal { signal } => Input::HostSignal { signal },
+        };
+        self.sim.input(input);
+        if call == ContainerCall::Stop {
+            // `docker stop` answers when the container has stopped: let virtual time run to it.
+            let limit = self.after(STOP_LIMIT);
+            self.sim.run_until(limit, |s| !s.model().stop_in_progress());
+        }
+        Ok(())
     }
 
     async fn finish(&mut self) -> Result<Option<i64>, RunError> {
