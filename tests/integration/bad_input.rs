@@ -114,19 +114,18 @@ fn a_lab_without_root_is_refused_before_anything_is_made() {
 fn a_missing_busybox_names_the_package() {
     require_machine_daemon();
     let state = StateDir::new();
-    let out = run(halab(
-        &state,
+    let args = [
         &[
             "scenario",
             "run",
             "restart-always",
-            "--skip-daemon-phases",
-            "--docker-host",
-            "unix:///var/run/docker.sock",
             "--busybox",
             "/nonexistent/busybox",
-        ],
-    ));
+        ][..],
+        &ON_MACHINE_DAEMON,
+    ]
+    .concat();
+    let out = run(halab(&state, &args));
     assert_refused(
         &out,
         &["/nonexistent/busybox", "apt-get install busybox-static"],

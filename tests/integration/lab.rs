@@ -1,8 +1,5 @@
 //! `halab lab …` and `halab gc` against real lab daemons.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use crate::support::*;
 
 fn docker_on(host: &str, args: &[&str]) -> Outcome {
@@ -69,20 +66,10 @@ fn a_lab_survives_a_crash_and_goes_away_without_a_trace() {
 fn gc_removes_what_a_killed_run_left() {
     require_root();
     let state = StateDir::new();
-    let mut child = halab(
+    let (mut child, _stderr) = spawn_until_service_started(
         &state,
         &["scenario", "run", "restart-always", "--set", "sleep=1"],
-    )
-    .stderr(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let started = stderr
-        .lines()
-        .map_while(Result::ok)
-        .any(|l| l.contains("service start"));
-    assert!(started, "the run never started");
+    );
     child.kill().unwrap(); // SIGKILL: no teardown
     child.wait().unwrap();
 

@@ -9,7 +9,7 @@ use halab_docker::{Recorder, labels};
 use halab_model::{ContainerAction, Source};
 use testcontainers::core::WaitFor;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::support::*;
 
@@ -28,18 +28,40 @@ fn actions(recorder: &Recorder, container: &str) -> Vec<(ContainerAction, Source
     })
 }
 
+/// The machine's daemon, with the lab image built on it.
+async fn machine_daemon_with_lab_image() -> (halab_docker::Docker, String) {
+    require_machine_daemon();
+    let (docker, _) = halab_docker::connect(MACHINE_DAEMON).await.unwrap();
+    let tag = LabImage::from_busybox(None)
+        .unwrap()
+        .ensure(&docker)
+        .await
+        .unwrap()
+        .to_owned();
+    (docker, tag)
+}
+
+/// A fixture container running `cmd` in the lab image `tag`, labelled with `run_id`; testcontainers
+/// removes it when it is dropped.
+async fn fixture(tag: &str, run_id: &str, cmd: &[&str]) -> (ContainerAsync<GenericImage>, String) {
+    let (repository, version) = tag.split_once(':').unwrap();
+    let name = format!("halab-{run_id}-fixture");
+    let container = GenericImage::new(repository, version)
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(cmd.iter().copied())
+        .with_label(labels::RUN, run_id)
+        .with_container_name(&name)
+        .start()
+        .await
+        .expect("starting the fixture container");
+    (container, name)
+}
+
 /// A fixture container (testcontainers, removed on drop) that exits with 3 on the machine's
 /// daemon: the observer records its start and its die with exit code 3, from the stream.
 #[tokio::test]
 async fn the_events_stream_becomes_history() {
-    require_machine_daemon();
-    let (docker, _) = halab_docker::connect("unix:///var/run/docker.sock")
-        .await
-        .unwrap();
-    let image = LabImage::from_busybox(None).unwrap();
-    let tag = image.ensure(&docker).await.unwrap().to_owned();
-    let (repository, version) = tag.split_once(':').unwrap();
-
+    let (docker, tag) = machine_daemon_with_lab_image().await;
     let run_id = format!("observe-{}", std::process::id());
     let recorder = Recorder::new();
     let observer = Observer::spawn(
@@ -53,15 +75,7 @@ async fn the_events_stream_becomes_history() {
         "the observer never followed the stream"
     );
 
-    let name = format!("halab-{run_id}-fixture");
-    let fixture = GenericImage::new(repository, version)
-        .with_wait_for(WaitFor::Nothing)
-        .with_cmd(["sh", "-c", "exit 3"])
-        .with_label(labels::RUN, &run_id)
-        .with_container_name(&name)
-        .start()
-        .await
-        .expect("starting the fixture container");
+    let (fixture, name) = fixture(&tag, &run_id, &["sh", "-c", "exit 3"]).await;
 
     let died = recorder
         .wait_until(Duration::from_secs(10), |h| {
@@ -91,28 +105,9 @@ async fn the_events_stream_becomes_history() {
 /// records that start, marked as coming from `inspect`, at the time the daemon reports.
 #[tokio::test]
 async fn a_start_the_stream_missed_is_reconciled_from_inspect() {
-    require_machine_daemon();
-    let (docker, _) = halab_docker::connect("unix:///var/run/docker.sock")
-        .await
-        .unwrap();
-    let tag = LabImage::from_busybox(None)
-        .unwrap()
-        .ensure(&docker)
-        .await
-        .unwrap()
-        .to_owned();
-    let (repository, version) = tag.split_once(':').unwrap();
-
+    let (docker, tag) = machine_daemon_with_lab_image().await;
     let run_id = format!("reconcile-{}", std::process::id());
-    let name = format!("halab-{run_id}-fixture");
-    let fixture = GenericImage::new(repository, version)
-        .with_wait_for(WaitFor::Nothing)
-        .with_cmd(["sleep", "30"])
-        .with_label(labels::RUN, &run_id)
-        .with_container_name(&name)
-        .start()
-        .await
-        .expect("starting the fixture container");
+    let (fixture, name) = fixture(&tag, &run_id, &["sleep", "30"]).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let recorder = Recorder::new();

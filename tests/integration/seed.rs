@@ -76,11 +76,15 @@ fn the_seed_passes_on_a_lab_daemon_and_leaves_nothing() {
 fn the_seed_runs_on_the_machines_daemon_without_its_daemon_phases() {
     require_machine_daemon();
     let state = StateDir::new();
-    let host = ["--docker-host", "unix:///var/run/docker.sock"];
-
     let refused = run(halab(
         &state,
-        &[&["scenario", "run", "restart-always"][..], &host].concat(),
+        &[
+            "scenario",
+            "run",
+            "restart-always",
+            "--docker-host",
+            MACHINE_DAEMON,
+        ],
     ));
     assert_eq!(refused.code, 2, "{refused}");
     assert!(refused.stderr.contains("--skip-daemon-phases"), "{refused}");
@@ -92,10 +96,9 @@ fn the_seed_runs_on_the_machines_daemon_without_its_daemon_phases() {
             "restart-always",
             "--set",
             "sleep=1",
-            "--skip-daemon-phases",
             "--json",
         ][..],
-        &host,
+        &ON_MACHINE_DAEMON,
     ]
     .concat();
     let out = run(halab(&state, &args));
@@ -124,20 +127,19 @@ fn run_variant_on_machine_daemon(file: &str, script: &str) -> (Outcome, serde_js
     require_machine_daemon();
     let state = StateDir::new();
     let scenario = seed_with_script(&state.0, file, script);
-    let out = run(halab(
-        &state,
+    let args = [
         &[
             "scenario",
             "run",
             scenario.to_str().unwrap(),
             "--set",
             "sleep=1",
-            "--skip-daemon-phases",
             "--json",
-            "--docker-host",
-            "unix:///var/run/docker.sock",
-        ],
-    ));
+        ][..],
+        &ON_MACHINE_DAEMON,
+    ]
+    .concat();
+    let out = run(halab(&state, &args));
     let report = out.json();
     let run_id = report["run_id"].as_str().unwrap().to_owned();
     assert!(
@@ -187,32 +189,12 @@ fn a_counter_that_goes_down_fails_the_verdict() {
 /// Ctrl-C in the middle of a lab run: exit 130 and everything removed.
 #[test]
 fn an_interrupted_lab_run_removes_everything() {
-    use std::io::{BufRead, BufReader};
     require_root();
     let state = StateDir::new();
-    let mut child = halab(
+    let (mut child, stderr) = spawn_until_service_started(
         &state,
         &["scenario", "run", "restart-always", "--set", "sleep=1"],
-    )
-    .stderr(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in stderr.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains("service start") {
-            break;
-        }
-    }
-    assert!(
-        seen.iter().any(|l| l.contains("service start")),
-        "the run never started:\n{}",
-        seen.join("\n")
     );
-    // Keep reading, as a terminal would, so the run's clean-up output has somewhere to go.
     let drain = std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>());
     let labs = state.labs();
     assert_eq!(labs.len(), 1, "one lab while the run goes on: {labs:?}");

@@ -47,8 +47,7 @@ fn the_seed_passes_in_the_simulator_with_the_checks_and_shape_of_a_real_run() {
     );
 
     // The same shape as a real run's report: every key, and the same checks.
-    let real = run(halab(
-        &state,
+    let args = [
         &[
             "scenario",
             "run",
@@ -56,11 +55,11 @@ fn the_seed_passes_in_the_simulator_with_the_checks_and_shape_of_a_real_run() {
             "--set",
             "sleep=1",
             "--json",
-            "--skip-daemon-phases",
-            "--docker-host",
-            "unix:///var/run/docker.sock",
-        ],
-    ));
+        ][..],
+        &ON_MACHINE_DAEMON,
+    ]
+    .concat();
+    let real = run(halab(&state, &args));
     let real = real.json();
     for part in ["", "counts", "timings", "target"] {
         let (s, r) = if part.is_empty() {

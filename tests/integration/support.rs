@@ -102,6 +102,41 @@ pub fn run(mut cmd: Command) -> Outcome {
     cmd.output().expect("running halab").into()
 }
 
+/// Where the machine's own daemon listens.
+pub const MACHINE_DAEMON: &str = "unix:///var/run/docker.sock";
+
+/// The flags that put a run on the machine's daemon, which halab never stops.
+pub const ON_MACHINE_DAEMON: [&str; 3] = ["--skip-daemon-phases", "--docker-host", MACHINE_DAEMON];
+
+/// Starts `halab ARGS` in the background and returns once its service has started, with the
+/// rest of its stderr (read it, as a terminal would, or the run's output has nowhere to go).
+pub fn spawn_until_service_started(
+    state: &StateDir,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
+    use std::io::BufRead;
+    let mut child = halab(state, args)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawning halab");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in stderr.by_ref().map_while(Result::ok) {
+        let started = line.contains("service start");
+        seen.push(line);
+        if started {
+            return (child, stderr);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the run never started its service:\n{}", seen.join("\n"));
+}
+
 /// The machine's daemon must be there: tests fail, never skip, without it.
 pub fn require_machine_daemon() {
     let ok = Command::new("docker")
