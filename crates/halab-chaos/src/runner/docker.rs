@@ -90,8 +90,9 @@ fn preflight(
 struct Resources {
     run_id: String,
     lab: Option<Lab>,
-    /// Whether the lab was started by this run (and so is removed with it).
-    owns_lab: bool,
+    /// The state root of the lab this run starts (named after the run), once it begins to start
+    /// it: teardown removes that lab even when `up` was interrupted half-way.
+    owned_lab_root: Option<PathBuf>,
     docker: Option<Docker>,
     observer: Option<Observer>,
     work_dir: Option<PathBuf>,
@@ -102,7 +103,7 @@ impl Resources {
         Resources {
             run_id: run_id.to_owned(),
             lab: None,
-            owns_lab: false,
+            owned_lab_root: None,
             docker: None,
             observer: None,
             work_dir: None,
@@ -113,13 +114,18 @@ impl Resources {
         if let Some(observer) = self.observer.take() {
             observer.stop();
         }
-        if self.owns_lab {
-            // A lab started for the run goes away whole, with its containers.
-            if let Some(lab) = self.lab.take() {
-                let name = lab.name().to_owned();
-                if let Err(e) = lab.down().await {
-                    tracing::warn!(error = %e, "could not remove lab {name}; `halab gc` will");
-                }
+        if let Some(root) = &self.owned_lab_root {
+            // A lab started for the run goes away whole, with its containers. Interrupted in
+            // `up`, the handle never arrived: open the lab by name (its metadata comes first).
+            // (When `up` failed by itself it has removed what it made, and there is nothing to open.)
+            let lab = self
+                .lab
+                .take()
+                .or_else(|| Lab::open(root, &self.run_id).ok());
+            if let Some(lab) = lab
+                && let Err(e) = lab.down().await
+            {
+                tracing::warn!(error = %e, "could not remove lab {}; `halab gc` will", self.run_id);
             }
         } else if let Some(docker) = &self.docker {
             if let Some(lab) = self.lab.as_ref().filter(|lab| !lab.status().running) {
@@ -158,7 +164,7 @@ async fn execute(
                 live_restore: *live_restore || scenario.live_restore,
                 labels: vec![(labels::RUN.to_owned(), run_id.clone())],
             };
-            resources.owns_lab = true;
+            resources.owned_lab_root = Some(options.state_root.clone());
             let lab = Lab::up(&options.state_root, &run_id, &lab_options).await?;
             resources.lab = Some(lab);
             ("lab", run_id.clone())
