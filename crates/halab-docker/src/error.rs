@@ -4,9 +4,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
     #[error(
-        "cannot reach a Docker daemon at {host}: {reason}\n  \
-         is dockerd running there, and may this user open its socket? \
-         Point halab at another daemon with --docker-host or DOCKER_HOST."
+        "cannot reach a Docker daemon at {host} ({reason}): is dockerd running there, and may this \
+         user open its socket? Use --docker-host or DOCKER_HOST for another daemon"
     )]
     Unreachable { host: String, reason: String },
 

@@ -47,7 +47,9 @@ pub(super) async fn run(
             () = interrupted() => None,
         }
     };
-    view.note("cleaning up");
+    if resources.made_anything() {
+        view.note("cleaning up");
+    }
     resources.teardown().await;
     match outcome {
         None => Err(RunError::Interrupted),
@@ -108,6 +110,11 @@ impl Resources {
             observer: None,
             work_dir: None,
         }
+    }
+
+    /// Whether the run got as far as making something on the machine.
+    fn made_anything(&self) -> bool {
+        self.owned_lab_root.is_some() || self.work_dir.is_some()
     }
 
     async fn teardown(mut self) {
