@@ -19,7 +19,7 @@ scenarios:
     cargo run --quiet --release -p halab -- scenario list
 
 # Everything CI runs: format, lints, every test (real daemons), then proof that nothing is left.
-test: lint
+test: lint book-test
     cargo nextest run --workspace --no-fail-fast
     cargo test --workspace --doc --quiet
     just check-clean
@@ -64,3 +64,18 @@ lab-down NAME:
 # Remove everything halab left behind (containers, labs, work directories).
 gc:
     cargo run --quiet --release -p halab -- gc
+
+# Build the book (mdBook 0.5) into book/book.
+book:
+    mdbook build book
+
+# Build the book and test its Rust code blocks; tests/integration/book.rs checks the rest.
+book-test:
+    mdbook build book
+    mdbook test book
+
+# Re-capture the output the book shows from real runs (lab daemons: root) and redraw its figures,
+# e.g. `just book-refresh` or `just book-refresh runs/backoff`. Review the diff, then commit it.
+book-refresh *PATTERN:
+    cargo build --quiet --release -p halab -p halab-figures
+    book/refresh.sh {{PATTERN}}

@@ -5,6 +5,7 @@
 //! No test skips: without a daemon, or without root where a lab is needed, they fail and say why.
 
 mod bad_input;
+mod book;
 mod lab;
 mod observe;
 mod reference;

@@ -6,7 +6,7 @@ use crate::support::*;
 /// The scenarios, each with the `--set` values that keep CI fast (the same in both runtimes).
 const SCENARIOS: [(&str, &[&str]); 8] = [
     ("restart-always", &["--set", "sleep=1"]),
-    ("daemon-crash", &["--set", "sleep=2"]),
+    ("daemon-crash", &[]),
     ("live-restore", &[]),
     ("kill-vs-crash", &[]),
     ("on-failure", &[]),

@@ -78,6 +78,7 @@ pub fn run_checks(checks: &Checks, s: &Subject<'_>) -> Vec<CheckResult> {
     results
 }
 
+// ANCHOR: counter_matches_starts
 /// Every start of the service increments the counter exactly once: nothing lost, nothing
 /// counted twice.
 pub fn counter_matches_starts(s: &Subject<'_>) -> CheckResult {
@@ -100,6 +101,7 @@ pub fn counter_matches_starts(s: &Subject<'_>) -> CheckResult {
     };
     CheckResult::new(NAME, increments == starts, detail)
 }
+// ANCHOR_END: counter_matches_starts
 
 /// The counter never goes down.
 pub fn counter_never_decreases(s: &Subject<'_>) -> CheckResult {

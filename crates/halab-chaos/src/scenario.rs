@@ -142,6 +142,7 @@ pub struct CounterFile {
     pub initial: u64,
 }
 
+// ANCHOR: phase_action
 /// What a phase does when it begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -164,6 +165,7 @@ pub enum PhaseAction {
     /// outside Docker's API: the daemon only sees the process die, as in a crash.
     HostKill,
 }
+// ANCHOR_END: phase_action
 
 impl PhaseAction {
     /// Whether the phase stops or starts the daemon (only done to daemons halab owns).

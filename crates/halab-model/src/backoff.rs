@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 const MS: i64 = 1_000_000;
 
+// ANCHOR: constants
 /// `defaultTimeout`: the first delay, and the delay after a reset.
 pub const INITIAL_DELAY_NS: i64 = 100 * MS;
 /// `maxRestartTimeout`: the cap.
@@ -17,6 +18,7 @@ pub const MAX_DELAY_NS: i64 = 60_000 * MS;
 pub const MULTIPLIER: i64 = 2;
 /// A run at least this long resets the delay (`executionDuration.Seconds() >= 10`).
 pub const RESET_AFTER_RUN_NS: i64 = 10_000 * MS;
+// ANCHOR_END: constants
 
 /// The restart manager's current delay; zero until its first decision.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -416,6 +416,7 @@ impl ContainerModel {
         self.stops_done(waiters, now, out);
     }
 
+    // ANCHOR: container_start
     /// Starts the container's process.
     ///
     /// Mirrors `daemon.(*Daemon).containerStart`. With `reset` (every start except the back-off
@@ -449,6 +450,7 @@ impl ContainerModel {
         out.push(Output::Event(ContainerAction::Start));
         Ok(())
     }
+    // ANCHOR_END: container_start
 
     /// Sends `signal` to the container on behalf of the daemon.
     ///

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+// ANCHOR: restart_policy
 /// A container's restart policy (`HostConfig.RestartPolicy`).
 ///
 /// Parsing accepts exactly the spellings the engine accepts for `--restart`
@@ -23,6 +24,7 @@ pub enum RestartPolicy {
     /// Like `always`, but a container stopped through the API stays stopped across daemon restarts.
     UnlessStopped,
 }
+// ANCHOR_END: restart_policy
 
 impl RestartPolicy {
     /// The policy name as the Engine API spells it in `RestartPolicy.Name`.

@@ -96,6 +96,7 @@ impl RestartManager {
         self.canceled = true;
     }
 
+    // ANCHOR: should_restart
     /// Mirrors `restartmanager.(*restartManager).ShouldRestart` (20.10 and 29 alike).
     ///
     /// In order: policy `no` answers no before anything else; a canceled manager refuses; an
@@ -141,6 +142,7 @@ impl RestartManager {
         self.active_until = Some(Nanos(now.0 + delay_ns));
         Decision::Restart { delay_ns }
     }
+    // ANCHOR_END: should_restart
 }
 
 #[cfg(test)]
