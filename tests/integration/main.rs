@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod book;
+mod differential;
 mod lab;
 mod observe;
 mod reference;

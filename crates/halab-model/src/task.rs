@@ -123,9 +123,27 @@ impl ContainerModel {
         }
     }
 
-    /// Thaws the process (containerd `Resume`) and delivers the signals it held. containerd
-    /// publishes `TaskResumed` before any exit that follows. Returns whether anything was thawed
-    /// (a process that died frozen cannot be resumed).
+    /// Thaws the process (containerd `Resume`) and delivers the signals it held. Returns whether
+    /// anything was thawed (a process that died frozen cannot be resumed).
+    ///
+    /// Which of `TaskExit` and `TaskResumed` reaches the daemon first depends on how the process
+    /// ends. containerd 1.6's runc shim publishes `TaskResumed` only once `runc resume` has
+    /// returned (`task.(*service).Resume`), while the init process's exit is published by the
+    /// shim's reaper (`(*service).checkProcesses`) as soon as the process is gone:
+    /// - a process SIGKILL was held for dies in the kernel the moment it thaws, before `runc
+    ///   resume` returns: `TaskExit` comes first, the exit handler's `SetStopped` clears
+    ///   `Paused`, and `daemon.(*Daemon).ProcessEvent`'s `EventResumed` branch (20.10), which
+    ///   logs `unpause` only `if c.Paused`, logs nothing. So `docker kill` (and `rm -f`) of a
+    ///   paused container logs `kill`, `die` and no `unpause`;
+    /// - any other signal ends a container's init only through its own code running after the
+    ///   thaw (a trap, or an init such as `docker run --init`'s tini forwarding it and exiting
+    ///   128+N: the kernel drops signals an init has no handler for), too late: `TaskResumed`
+    ///   comes first and `docker stop` of a paused container logs `kill`, `unpause`, `die`,
+    ///   `stop`.
+    ///
+    /// Both orders were seen every time on dockerd 20.10.24 / containerd 1.6.20 (cgroup v1), the
+    /// second with a trap and with `--init`; the differential table
+    /// (`tests/integration/differential.rs`) checks both.
     pub(crate) fn thaw(&mut self, now: Nanos) -> bool {
         let Task::Alive { frozen, held } = &mut self.task else {
             return false;
@@ -135,18 +153,25 @@ impl ContainerModel {
         }
         *frozen = false;
         let held = mem::take(held);
+        let spec = self.config.container;
+        // The first held signal that ends the process decides; the rest find it gone. A host's
+        // fatal signal kills like SIGKILL (see `Input::HostSignal`).
+        let ending = held.iter().find_map(|h| {
+            if h.fatal {
+                Some((killed_by(h.signal), true))
+            } else {
+                let code = spec.exit_code_on_signal(h.signal)?;
+                Some((code, h.signal == SIGKILL))
+            }
+        });
+        if let Some((code, true)) = ending {
+            self.process_exits(code, false, now);
+        }
         if self.phase != DaemonPhase::Down {
             self.mem.shim_events.push_back(ShimEvent::Resumed);
         }
-        for h in held {
-            let code = if h.fatal {
-                Some(killed_by(h.signal))
-            } else {
-                self.config.container.exit_code_on_signal(h.signal)
-            };
-            if let Some(code) = code {
-                self.process_exits(code, false, now);
-            }
+        if let Some((code, false)) = ending {
+            self.process_exits(code, false, now);
         }
         true
     }
