@@ -57,19 +57,25 @@ async fn fixture(tag: &str, run_id: &str, cmd: &[&str]) -> (ContainerAsync<Gener
     (container, name)
 }
 
+/// An observer of `run_id`'s containers from now on, with the history it records.
+fn observe(docker: &halab_docker::Docker, run_id: &str) -> (Recorder, Observer) {
+    let recorder = Recorder::new();
+    let observer = Observer::spawn(
+        docker.clone(),
+        run_id,
+        recorder.clone(),
+        halab_docker::now(),
+    );
+    (recorder, observer)
+}
+
 /// A fixture container (testcontainers, removed on drop) that exits with 3 on the machine's
 /// daemon: the observer records its start and its die with exit code 3, from the stream.
 #[tokio::test]
 async fn the_events_stream_becomes_history() {
     let (docker, tag) = machine_daemon_with_lab_image().await;
     let run_id = format!("observe-{}", std::process::id());
-    let recorder = Recorder::new();
-    let observer = Observer::spawn(
-        docker.clone(),
-        &run_id,
-        recorder.clone(),
-        halab_docker::now(),
-    );
+    let (recorder, observer) = observe(&docker, &run_id);
     assert!(
         observer.wait_live(Duration::from_secs(10)).await,
         "the observer never followed the stream"
@@ -110,13 +116,7 @@ async fn a_start_the_stream_missed_is_reconciled_from_inspect() {
     let (fixture, name) = fixture(&tag, &run_id, &["sleep", "30"]).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
 
-    let recorder = Recorder::new();
-    let observer = Observer::spawn(
-        docker.clone(),
-        &run_id,
-        recorder.clone(),
-        halab_docker::now(),
-    );
+    let (recorder, observer) = observe(&docker, &run_id);
     assert!(observer.wait_live(Duration::from_secs(10)).await);
     let seen = actions(&recorder, &name);
     assert_eq!(

@@ -89,19 +89,7 @@ fn the_seed_runs_on_the_machines_daemon_without_its_daemon_phases() {
     assert_eq!(refused.code, 2, "{refused}");
     assert!(refused.stderr.contains("--skip-daemon-phases"), "{refused}");
 
-    let args = [
-        &[
-            "scenario",
-            "run",
-            "restart-always",
-            "--set",
-            "sleep=1",
-            "--json",
-        ][..],
-        &ON_MACHINE_DAEMON,
-    ]
-    .concat();
-    let out = run(halab(&state, &args));
+    let out = seed_on_machine_daemon(&state);
     assert_eq!(out.code, 0, "{out}");
     let report = out.json();
     assert_eq!(report["verdict"], "pass");

@@ -47,19 +47,7 @@ fn the_seed_passes_in_the_simulator_with_the_checks_and_shape_of_a_real_run() {
     );
 
     // The same shape as a real run's report: every key, and the same checks.
-    let args = [
-        &[
-            "scenario",
-            "run",
-            "restart-always",
-            "--set",
-            "sleep=1",
-            "--json",
-        ][..],
-        &ON_MACHINE_DAEMON,
-    ]
-    .concat();
-    let real = run(halab(&state, &args));
+    let real = seed_on_machine_daemon(&state);
     let real = real.json();
     for part in ["", "counts", "timings", "target"] {
         let (s, r) = if part.is_empty() {

@@ -108,6 +108,23 @@ pub const MACHINE_DAEMON: &str = "unix:///var/run/docker.sock";
 /// The flags that put a run on the machine's daemon, which halab never stops.
 pub const ON_MACHINE_DAEMON: [&str; 3] = ["--skip-daemon-phases", "--docker-host", MACHINE_DAEMON];
 
+/// The seed, `--set sleep=1 --json`, on the machine's daemon without its daemon phases.
+pub fn seed_on_machine_daemon(state: &StateDir) -> Outcome {
+    let args = [
+        &[
+            "scenario",
+            "run",
+            "restart-always",
+            "--set",
+            "sleep=1",
+            "--json",
+        ][..],
+        &ON_MACHINE_DAEMON,
+    ]
+    .concat();
+    run(halab(state, &args))
+}
+
 /// Starts `halab ARGS` in the background and returns once its service has started, with the
 /// rest of its stderr (read it, as a terminal would, or the run's output has nowhere to go).
 pub fn spawn_until_service_started(
