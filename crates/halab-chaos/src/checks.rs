@@ -136,8 +136,10 @@ pub fn min_restarts(s: &Subject<'_>, phase: &str, count: u64) -> CheckResult {
     let Some(span) = s.history.phase_span(phase) else {
         return CheckResult::not_run(NAME, format!("phase `{phase}` did not run"));
     };
-    let starts = actions_in(s, 0..span.end)
-        .filter(|a| matches!(a, ContainerAction::Start))
+    let starts = s
+        .history
+        .container_actions_in(s.container, 0..span.end)
+        .filter(|(_, a)| matches!(a, ContainerAction::Start))
         .count() as u64;
     let restarts = starts.saturating_sub(1);
     CheckResult::new(
@@ -238,8 +240,10 @@ pub fn events_in_phase(s: &Subject<'_>, bound: &InPhase) -> CheckResult {
     let Some(span) = s.history.phase_span(&bound.phase) else {
         return CheckResult::not_run(NAME, format!("phase `{}` did not run", bound.phase));
     };
-    let seen = actions_in(s, span)
-        .filter(|a| a.name() == bound.action)
+    let seen = s
+        .history
+        .container_actions_in(s.container, span)
+        .filter(|(_, a)| a.name() == bound.action)
         .count() as u64;
     let mut expected = Vec::new();
     if let Some(n) = bound.at_least {
@@ -272,11 +276,7 @@ pub fn backoff_doubles(s: &Subject<'_>, backoff: &Backoff) -> CheckResult {
     };
     let mut gaps = Vec::new();
     let mut last_die = None;
-    let entries = &s.history.entries()[span];
-    for (at, action) in entries
-        .iter()
-        .filter_map(|e| container_action(e, s.container))
-    {
+    for (at, action) in s.history.container_actions_in(s.container, span) {
         match action {
             ContainerAction::Die { .. } => last_die = Some(at),
             ContainerAction::Start => {
@@ -334,30 +334,6 @@ fn daemon_times(s: &Subject<'_>, which: DaemonAction) -> Vec<Nanos> {
         .filter(|&(_, a)| a == which)
         .map(|(at, _)| at)
         .collect()
-}
-
-/// The service's actions among the entries at positions `span`.
-fn actions_in<'a>(
-    s: &'a Subject<'_>,
-    span: std::ops::Range<usize>,
-) -> impl Iterator<Item = &'a ContainerAction> + 'a {
-    let container = s.container;
-    s.history.entries()[span]
-        .iter()
-        .filter_map(move |e| container_action(e, container).map(|(_, a)| a))
-}
-
-fn container_action<'a>(
-    entry: &'a halab_model::Entry,
-    container: &str,
-) -> Option<(Nanos, &'a ContainerAction)> {
-    match &entry.what {
-        halab_model::Happening::Container {
-            container: c,
-            action,
-        } if c == container => Some((entry.at, action)),
-        _ => None,
-    }
 }
 
 fn ms_into_run(s: &Subject<'_>, at: Nanos) -> i64 {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use halab_model::{ContainerAction, DaemonAction, Happening, History, Nanos};
+use halab_model::{ContainerAction, DaemonAction, History, Nanos};
 use serde::Serialize;
 
 use crate::checks::{CheckResult, Verdict};
@@ -95,14 +95,15 @@ pub fn measure(
         .filter(|(_, a)| matches!(a, ContainerAction::Die { .. }))
         .count() as u64;
     // By position: starts recorded before the first daemon phase began.
-    let restarts_before = first_daemon_phase.and_then(|p| history.phase_span(p)).map(|span| {
-        let before = &history.entries()[..span.start];
-        let starts = before
-            .iter()
-            .filter(|e| matches!(&e.what, Happening::Container { container: c, action: ContainerAction::Start } if c == container))
-            .count() as u64;
-        starts.saturating_sub(1)
-    });
+    let restarts_before = first_daemon_phase
+        .and_then(|p| history.phase_span(p))
+        .map(|span| {
+            let starts = history
+                .container_actions_in(container, 0..span.start)
+                .filter(|(_, a)| matches!(a, ContainerAction::Start))
+                .count() as u64;
+            starts.saturating_sub(1)
+        });
     let counts = Counts {
         starts,
         dies,

@@ -142,13 +142,25 @@ impl History {
         &'a self,
         container: &'a str,
     ) -> impl Iterator<Item = (Nanos, &'a ContainerAction)> + 'a {
-        self.entries.iter().filter_map(move |e| match &e.what {
-            Happening::Container {
-                container: c,
-                action,
-            } if c == container => Some((e.at, action)),
-            _ => None,
-        })
+        self.container_actions_in(container, 0..self.entries.len())
+    }
+
+    /// The actions of one container among the entries at positions `span` (see
+    /// [`History::phase_span`]).
+    pub fn container_actions_in<'a>(
+        &'a self,
+        container: &'a str,
+        span: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (Nanos, &'a ContainerAction)> + 'a {
+        self.entries[span]
+            .iter()
+            .filter_map(move |e| match &e.what {
+                Happening::Container {
+                    container: c,
+                    action,
+                } if c == container => Some((e.at, action)),
+                _ => None,
+            })
     }
 
     /// The times a container was started.
