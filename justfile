@@ -18,11 +18,22 @@ sim NAME *ARGS:
 scenarios:
     cargo run --quiet --release -p halab -- scenario list
 
-# Everything CI runs: format, lints, every test (real daemons), then proof that nothing is left.
+# Everything CI runs: format, lints, every test (real daemons), the fuzz harness, then proof
+# that nothing is left.
 test: lint book-test
-    cargo nextest run --workspace --no-fail-fast
+    cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)'
+    just fuzz-ci
     cargo test --workspace --doc --quiet
     just check-clean
+
+# The fuzz harness (parser, --set values, simulator) for a fixed number of executions, as CI
+# runs it; it prints how many ran.
+fuzz-ci:
+    FUZZ_CASES=8000 cargo nextest run -p halab-chaos --test fuzz --success-output immediate
+
+# The fuzz harness for longer, optimised, e.g. `just fuzz 200000`.
+fuzz CASES="100000":
+    FUZZ_CASES={{CASES}} cargo test --release --quiet -p halab-chaos --test fuzz -- --nocapture
 
 # Formatting and clippy, warnings as errors.
 lint:
@@ -36,14 +47,16 @@ check-clean:
     left=$(docker ps -aq --filter label=halab.run)
     ns=$(ip netns list | grep -o '^halab-[^ ]*' || true)
     dockerds=$(pgrep -af 'dockerd .*halab' || true)
-    if [ -n "$left$ns$dockerds" ]; then
+    runs=$(ls -d "${TMPDIR:-/tmp}"/halab-*/run.json 2>/dev/null || true)
+    if [ -n "$left$ns$dockerds$runs" ]; then
         echo "check-clean: halab left things behind:"
         [ -z "$left" ] || docker ps -a --filter label=halab.run
         [ -z "$ns" ] || echo "namespaces: $ns"
         [ -z "$dockerds" ] || echo "lab daemons: $dockerds"
+        [ -z "$runs" ] || echo "run directories: $runs"
         exit 1
     fi
-    echo "check-clean: no labelled container, no halab namespace, no lab daemon left"
+    echo "check-clean: no labelled container, no halab namespace, no lab daemon, no run directory left"
 
 # Throughput of the model and the simulator, with the machine it ran on.
 bench:
@@ -52,6 +65,7 @@ bench:
 # Regenerate the reference pages that are generated from the code (a test checks they are current).
 reference:
     for engine in 20.10 29; do cargo run --quiet -p halab -- model table --engine $engine > book/src/reference/restart-model-$engine.md; done
+    cargo run --quiet -p halab -- scenario limits > book/src/reference/scenario-limits.txt
 
 # Start a named lab daemon (needs root), e.g. `just lab-up demo`.
 lab-up NAME *ARGS:

@@ -131,3 +131,124 @@ fn a_missing_busybox_names_the_package() {
         &["/nonexistent/busybox", "apt-get install busybox-static"],
     );
 }
+
+#[test]
+fn a_value_out_of_range_from_a_flag_names_the_flag() {
+    let state = StateDir::new();
+    let out = run(halab(
+        &state,
+        &[
+            "scenario",
+            "run",
+            "restart-always",
+            "--set",
+            "sleep=8000000000",
+        ],
+    ));
+    assert_refused(
+        &out,
+        &[
+            "restart-always.toml:",
+            "field `service.sim.runs_for`",
+            "given as --set sleep=8000000000",
+        ],
+    );
+    assert!(state.labs().is_empty());
+}
+
+/// A control character a file or a flag brings in is shown escaped, never obeyed: an OSC
+/// sequence would set the terminal's title, a CSI one clear the screen.
+#[test]
+fn escape_sequences_in_input_never_reach_the_terminal() {
+    let state = StateDir::new();
+    let osc = "\u{1b}]0;owned\u{7}";
+    let out = run(halab(
+        &state,
+        &[
+            "scenario",
+            "run",
+            "restart-always",
+            "--set",
+            &format!("sleep={osc}"),
+        ],
+    ));
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains('\u{1b}'), "{out:?}", out = out.stderr);
+    assert!(out.stderr.contains("\\u{1b}]0;owned"), "{}", out.stderr);
+    let path = state.0.join("title.toml");
+    std::fs::write(&path, "name = \"x\u{1b}[2J\"\n").unwrap();
+    let out = run(halab(&state, &["scenario", "run", path.to_str().unwrap()]));
+    assert_eq!(out.code, 2, "{out}");
+    assert!(!out.stderr.contains('\u{1b}'), "{:?}", out.stderr);
+}
+
+#[test]
+fn a_fifo_or_a_device_is_not_read_as_a_scenario() {
+    let state = StateDir::new();
+    let fifo = state.0.join("pipe.toml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let began = std::time::Instant::now();
+        let out = run(halab(&state, &["scenario", "run", path]));
+        assert_refused(&out, &[path, "not a regular file"]);
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(10),
+            "{path} hung"
+        );
+    }
+}
+
+/// A scenario asking the simulator for endless restarts over years of virtual time stops at
+/// the simulator's bound, says so, and exits 2 — in seconds, with bounded memory.
+#[test]
+fn the_simulator_bounds_its_work() {
+    let state = StateDir::new();
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fuzz/corpus/sim-budget.toml");
+    let began = std::time::Instant::now();
+    let out = run(halab(
+        &state,
+        &[
+            "scenario",
+            "run",
+            corpus.to_str().unwrap(),
+            "--runtime",
+            "sim",
+        ],
+    ));
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("asks the simulator for more"), "{out}");
+    assert!(began.elapsed() < std::time::Duration::from_secs(60));
+}
+
+/// Over a socket it may not open, the error says what was tried and why.
+#[test]
+fn a_socket_this_user_may_not_open_says_so() {
+    require_machine_daemon();
+    let state = StateDir::new();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_halab"),
+    ])
+    .args(["scenario", "run", "restart-always"])
+    .args(ON_MACHINE_DAEMON)
+    .env("HALAB_STATE_DIR", &state.0)
+    .env("HALAB_SCENARIOS", scenarios_dir());
+    let out = run(cmd);
+    assert_refused(
+        &out,
+        &[
+            "permission denied opening the socket /var/run/docker.sock",
+            "as uid 65534",
+        ],
+    );
+}

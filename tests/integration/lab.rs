@@ -66,12 +66,12 @@ fn a_lab_survives_a_crash_and_goes_away_without_a_trace() {
 fn gc_removes_what_a_killed_run_left() {
     require_root();
     let state = StateDir::new();
-    let (mut child, _stderr) = spawn_until_service_started(
+    let mut live = spawn_until_service_started(
         &state,
         &["scenario", "run", "restart-always", "--set", "sleep=1"],
     );
-    child.kill().unwrap(); // SIGKILL: no teardown
-    child.wait().unwrap();
+    live.child.kill().unwrap(); // SIGKILL: no teardown
+    live.child.wait().unwrap();
 
     let labs = state.labs();
     assert_eq!(labs.len(), 1, "the killed run's lab is left: {labs:?}");
@@ -92,7 +92,99 @@ fn lab_commands_refuse_bad_names_and_unknown_labs() {
     let state = StateDir::new();
     let bad = run(halab(&state, &["lab", "up", "Bad_Name"]));
     assert_eq!(bad.code, 2, "{bad}");
+}
+
+/// `lab down` is idempotent, like `rm -f`: a lab that is not there (any more) is down already.
+#[test]
+fn lab_down_twice_is_not_an_error() {
+    require_root();
+    let state = StateDir::new();
+    let name = format!("d{}", std::process::id());
+    let up = run(halab(&state, &["lab", "up", &name]));
+    assert_eq!(up.code, 0, "{up}");
+    let first = run(halab(&state, &["lab", "down", &name]));
+    assert_eq!(first.code, 0, "{first}");
+    assert!(first.stdout.contains("removed"), "{first}");
+    let second = run(halab(&state, &["lab", "down", &name]));
+    assert_eq!(second.code, 0, "{second}");
+    assert!(second.stdout.contains("nothing to remove"), "{second}");
+    assert!(!netns_exists(&name));
     let unknown = run(halab(&state, &["lab", "down", "nosuchlab"]));
-    assert_eq!(unknown.code, 2, "{unknown}");
-    assert!(unknown.stderr.contains("nosuchlab"), "{unknown}");
+    assert_eq!(unknown.code, 0, "{unknown}");
+    assert!(unknown.stdout.contains("nosuchlab: nothing"), "{unknown}");
+}
+
+/// `gc` goes by the records runs keep, never by names: a user's directories that merely look
+/// like halab's are left alone, and so is a live run (listed), until `--force`; the forced
+/// run notices at once that its lab is gone and ends undecided rather than waiting.
+#[test]
+fn gc_spares_look_alikes_and_live_runs() {
+    require_root();
+    let state = StateDir::new();
+    let tmp = state.0.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for (dir, file) in [
+        ("halab-notes", "important.txt"),
+        ("halab-lab-backups", "db.sql"),
+        ("halab-20260101-000000-abcd", "not-a-run.txt"),
+    ] {
+        std::fs::create_dir_all(tmp.join(dir)).unwrap();
+        std::fs::write(tmp.join(dir).join(file), "keep me\n").unwrap();
+    }
+    let in_tmp = |args: &[&str]| {
+        let mut cmd = halab(&state, args);
+        cmd.env("TMPDIR", &tmp);
+        cmd
+    };
+    let mut live = Live::spawn(in_tmp(&[
+        "scenario",
+        "run",
+        "restart-always",
+        "--set",
+        "sleep=1",
+        "--set",
+        "restarts=100",
+        "--json",
+    ]));
+    live.wait_for("service start", std::time::Duration::from_secs(120));
+    let run_id = state.labs().pop().expect("the run's lab");
+    // The run's own daemon, so that gc touches no other test's containers.
+    let host = format!("unix://{}/labs/{run_id}/docker.sock", state.0.display());
+
+    let gc = run(in_tmp(&["gc", "--docker-host", &host]));
+    assert_eq!(gc.code, 0, "{gc}");
+    assert!(
+        gc.stdout
+            .contains(&format!("left alone: run {run_id} is live")),
+        "{gc}"
+    );
+    assert!(gc.stdout.contains("removed 0 lab(s)"), "{gc}");
+    assert_eq!(
+        state.labs(),
+        std::slice::from_ref(&run_id),
+        "the live run's lab is there"
+    );
+    assert!(tmp.join(format!("halab-{run_id}/run.json")).exists());
+
+    let forced = run(in_tmp(&["gc", "--force", "--docker-host", &host]));
+    assert_eq!(forced.code, 0, "{forced}");
+    assert!(forced.stdout.contains("removed 1 lab(s)"), "{forced}");
+    let out = live.finish(std::time::Duration::from_secs(90));
+    assert_eq!(out.code, 3, "the run says its daemon was lost: {out}");
+    assert_eq!(out.json()["verdict"], "unknown");
+
+    for (dir, file) in [
+        ("halab-notes", "important.txt"),
+        ("halab-lab-backups", "db.sql"),
+        ("halab-20260101-000000-abcd", "not-a-run.txt"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(tmp.join(dir).join(file)).unwrap(),
+            "keep me\n",
+            "{dir}/{file}"
+        );
+    }
+    assert!(state.labs().is_empty());
+    assert!(!netns_exists(&run_id));
+    assert!(!tmp.join(format!("halab-{run_id}")).exists());
 }

@@ -7,6 +7,8 @@
 mod bad_input;
 mod book;
 mod differential;
+mod faults;
+mod hostile;
 mod lab;
 mod observe;
 mod reference;

@@ -2,6 +2,23 @@
 
 use crate::support::*;
 
+/// `book/src/reference/scenario-limits.txt` is `halab scenario limits`: the ranges the parser
+/// enforces, as the format reference shows them. Regenerate with `just reference`.
+#[test]
+fn the_committed_scenario_limits_are_up_to_date() {
+    let state = StateDir::new();
+    let out = run(halab(&state, &["scenario", "limits"]));
+    assert_eq!(out.code, 0, "{out}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../book/src/reference/scenario-limits.txt");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == out.stdout,
+        "{} is out of date with the parser's limits: run `just reference` and commit the result",
+        path.display()
+    );
+}
+
 /// `book/src/reference/restart-model-<engine>.md` is `halab model table --engine <engine>`.
 /// Regenerate with `just reference`.
 #[test]

@@ -174,39 +174,38 @@ fn a_counter_that_goes_down_fails_the_verdict() {
     assert_eq!(check(&report, "counter-matches-starts")["verdict"], "fail");
 }
 
-/// Ctrl-C in the middle of a lab run: exit 130 and everything removed.
-#[test]
-fn an_interrupted_lab_run_removes_everything() {
+/// Ctrl-C, SIGTERM or SIGHUP (the terminal closing) in the middle of a lab run: exit 130 and
+/// everything removed.
+fn an_interrupted_lab_run_removes_everything(signal: &str) {
     require_root();
     let state = StateDir::new();
-    let (mut child, stderr) = spawn_until_service_started(
+    let live = spawn_until_service_started(
         &state,
         &["scenario", "run", "restart-always", "--set", "sleep=1"],
     );
-    let drain = std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>());
     let labs = state.labs();
     assert_eq!(labs.len(), 1, "one lab while the run goes on: {labs:?}");
-    send_signal(child.id(), "INT");
-    let status = child.wait().unwrap();
-    let rest = drain.join().unwrap();
-    assert_eq!(status.code(), Some(130), "{}", rest.join("\n"));
-    assert!(
-        rest.iter().any(|l| l.contains("interrupted")),
-        "{}",
-        rest.join("\n")
-    );
+    let run_dir = format!("/tmp/halab-{}", labs[0]);
+    assert!(std::path::Path::new(&run_dir).exists());
+    send_signal(live.child.id(), signal);
+    let out = live.finish(std::time::Duration::from_secs(60));
+    assert_eq!(out.code, 130, "{out}");
+    assert!(out.stderr.contains("interrupted"), "{out}");
     assert!(state.labs().is_empty(), "labs left: {:?}", state.labs());
     assert!(!netns_exists(&labs[0]), "namespace left");
+    assert!(!std::path::Path::new(&run_dir).exists(), "work dir left");
     assert!(
         processes_mentioning(&state.0.display().to_string()).is_empty(),
         "processes left"
     );
 }
 
-fn send_signal(pid: u32, signal: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+#[test]
+fn ctrl_c_removes_everything() {
+    an_interrupted_lab_run_removes_everything("INT");
+}
+
+#[test]
+fn a_closed_terminal_removes_everything() {
+    an_interrupted_lab_run_removes_everything("HUP");
 }

@@ -125,33 +125,117 @@ pub fn seed_on_machine_daemon(state: &StateDir) -> Outcome {
     run(halab(state, &args))
 }
 
-/// Starts `halab ARGS` in the background and returns once its service has started, with the
-/// rest of its stderr (read it, as a terminal would, or the run's output has nowhere to go).
-pub fn spawn_until_service_started(
-    state: &StateDir,
-    args: &[&str],
-) -> (
-    std::process::Child,
-    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
-) {
-    use std::io::BufRead;
-    let mut child = halab(state, args)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawning halab");
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in stderr.by_ref().map_while(Result::ok) {
-        let started = line.contains("service start");
-        seen.push(line);
-        if started {
-            return (child, stderr);
+/// A `halab` running in the background, its stderr read line by line as a terminal would
+/// (or its output would have nowhere to go), its stdout kept for the end.
+pub struct Live {
+    pub child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// Every stderr line seen so far.
+    pub seen: Vec<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Live {
+    /// Starts `cmd` (from [`halab`]) in the background.
+    pub fn spawn(mut cmd: Command) -> Live {
+        use std::io::{BufRead, Read};
+        let mut child = cmd
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawning halab");
+        let stderr = child.stderr.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        Live {
+            child,
+            lines,
+            seen: Vec::new(),
+            stdout,
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the run never started its service:\n{}", seen.join("\n"));
+
+    /// Waits for a stderr line containing `needle`; panics (after killing halab) if it does
+    /// not come within `timeout` or halab ends first.
+    pub fn wait_for(&mut self, needle: &str, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "no line with {needle:?} within {timeout:?}:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits for halab to end (at most `timeout`, then it is killed and the test fails).
+    pub fn finish(mut self, timeout: std::time::Duration) -> Outcome {
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for halab") {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "halab did not end within {timeout:?}:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        self.seen.extend(self.lines.iter());
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.seen.join("\n"),
+        }
+    }
+}
+
+/// Starts `halab ARGS` in the background and returns once its service has started.
+pub fn spawn_until_service_started(state: &StateDir, args: &[&str]) -> Live {
+    let mut live = Live::spawn(halab(state, args));
+    live.wait_for("service start", std::time::Duration::from_secs(120));
+    live
+}
+
+/// Sends `signal` (`INT`, `KILL`, …) to `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill -{signal} {pid}");
 }
 
 /// The machine's daemon must be there: tests fail, never skip, without it.

@@ -11,8 +11,36 @@ use crate::scenario::{Backoff, Checks, InPhase};
 pub enum Verdict {
     Pass,
     Fail,
+    /// The history cannot decide: something the run did not plan (the daemon lost under it)
+    /// may explain what it shows. Never a pass.
+    Unknown,
     /// The run did not contain what the check needs (for example, daemon phases were skipped).
     NotRun,
+}
+
+impl Verdict {
+    /// The verdict of a run from its checks: a failure beats an undecided check, which beats a
+    /// pass; a run in which nothing was judged (every check not run) is undecided, not passed.
+    pub fn of(results: &[CheckResult]) -> Verdict {
+        let any = |v: Verdict| results.iter().any(|r| r.verdict == v);
+        if any(Verdict::Fail) {
+            Verdict::Fail
+        } else if any(Verdict::Unknown) || !any(Verdict::Pass) {
+            Verdict::Unknown
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    /// The verdict as the summary and JUnit-style reports spell it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Unknown => "UNKNOWN",
+            Verdict::NotRun => "NOT RUN",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -298,14 +326,14 @@ pub fn backoff_doubles(s: &Subject<'_>, backoff: &Backoff) -> CheckResult {
             ),
         );
     }
-    let mut expected = backoff.first_ms;
+    let mut expected = backoff.first_ms.min(CAP_MS);
     let mut shown = Vec::new();
     let mut pass = true;
     for gap in &gaps {
-        let ok = *gap >= expected && *gap <= expected + backoff.tolerance_ms;
+        let ok = *gap >= expected && *gap <= expected.saturating_add(backoff.tolerance_ms);
         pass &= ok;
         shown.push(format!("{gap}{} (≥{expected})", if ok { "" } else { " ✗" }));
-        expected = (expected * 2).min(CAP_MS);
+        expected = expected.saturating_mul(2).min(CAP_MS);
     }
     CheckResult::new(
         NAME,
@@ -316,6 +344,44 @@ pub fn backoff_doubles(s: &Subject<'_>, backoff: &Backoff) -> CheckResult {
             backoff.tolerance_ms
         ),
     )
+}
+
+/// The daemon went away only when the run asked it to. When it did not — killed from outside,
+/// or crashed by itself — what followed is not what the scenario describes: this check is
+/// undecided, and so is every check that would otherwise fail (the loss may be why), while
+/// checks that pass still pass. `None` when nothing was lost.
+pub fn daemon_not_lost(s: &Subject<'_>, results: &mut [CheckResult]) -> Option<CheckResult> {
+    const NAME: &str = "daemon-not-lost";
+    let lost: Vec<String> = s
+        .history
+        .daemon_actions()
+        .filter_map(|(at, action)| match action {
+            DaemonAction::Lost { pid } => Some(format!(
+                "{} at +{} ms",
+                pid.map_or("its events stream ended".to_owned(), |pid| format!(
+                    "dockerd (pid {pid}) exited"
+                )),
+                ms_into_run(s, at)
+            )),
+            _ => None,
+        })
+        .collect();
+    if lost.is_empty() {
+        return None;
+    }
+    for r in results.iter_mut().filter(|r| r.verdict == Verdict::Fail) {
+        r.verdict = Verdict::Unknown;
+        r.detail
+            .push_str(" (undecided: the daemon was lost under the run, which may be why)");
+    }
+    Some(CheckResult {
+        name: NAME,
+        verdict: Verdict::Unknown,
+        detail: format!(
+            "the daemon went away without halab stopping it: {}; the run cannot say what Docker would have done",
+            lost.join(", ")
+        ),
+    })
 }
 
 /// Every phase got what it waited for (for example the starts it waited for, within its timeout).
@@ -543,6 +609,44 @@ mod tests {
             Verdict::Fail,
             "too few restarts to judge"
         );
+    }
+
+    fn result(verdict: Verdict) -> CheckResult {
+        CheckResult {
+            name: "x",
+            verdict,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn failures_beat_unknowns_beat_passes_and_nothing_judged_is_no_pass() {
+        use Verdict::*;
+        let of = |vs: &[Verdict]| Verdict::of(&vs.iter().map(|&v| result(v)).collect::<Vec<_>>());
+        assert_eq!(of(&[Pass, Pass]), Pass);
+        assert_eq!(of(&[Pass, NotRun]), Pass);
+        assert_eq!(of(&[Pass, Unknown]), Unknown);
+        assert_eq!(of(&[Unknown, Fail, Pass]), Fail);
+        assert_eq!(of(&[NotRun, NotRun]), Unknown);
+        assert_eq!(of(&[]), Unknown);
+    }
+
+    #[test]
+    fn a_lost_daemon_makes_failures_undecided() {
+        let h = Build(seed_run())
+            .daemon(4800, DaemonAction::Lost { pid: Some(77) })
+            .0;
+        let mut results = vec![result(Verdict::Fail), result(Verdict::Pass)];
+        let lost = daemon_not_lost(&subject(&h), &mut results).expect("a loss is reported");
+        assert_eq!(lost.verdict, Verdict::Unknown);
+        assert!(
+            lost.detail.contains("dockerd (pid 77) exited at +4800 ms"),
+            "{}",
+            lost.detail
+        );
+        assert_eq!(results[0].verdict, Verdict::Unknown);
+        assert_eq!(results[1].verdict, Verdict::Pass);
+        assert!(daemon_not_lost(&subject(&seed_run()), &mut results).is_none());
     }
 
     #[test]

@@ -1,6 +1,13 @@
-//! The service's counter: a file in a directory the harness creates and bind-mounts.
+//! The service's counter: a file in the directory the run bind-mounts into the container.
+//!
+//! The container writes that directory as root, so whatever is in it is hostile by the time the
+//! host reads it: the file may have been replaced by a symlink to a file outside (which the
+//! host would follow), a FIFO (a read would hang) or something huge. The host opens it without
+//! following symlinks and without blocking, reads only a regular file, and only its first bytes.
+//! It never writes the file after creating it.
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,31 +18,60 @@ use halab_model::Happening;
 /// 100 ms is well under the service's shortest cycle (a start, then `sleep 1`).
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
+/// A counter is a number and a newline: 20 digits at most. More is not a counter.
+const MAX_COUNTER_BYTES: u64 = 32;
+
 pub struct CounterFile {
     path: PathBuf,
 }
 
 impl CounterFile {
-    /// Creates `dir` and the counter file in it holding `initial`. The directory is made
-    /// world-writable so a service that does not run as root can still count.
-    pub fn create(dir: &Path, file: &str, initial: u64) -> io::Result<CounterFile> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
-        let path = dir.join(file);
-        std::fs::write(&path, format!("{initial}\n"))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    /// Creates the counter file `name` in `dir` (the run's fresh counter directory) holding
+    /// `initial`, world-writable so a service that does not run as root can still count. The
+    /// name is one plain file name (the scenario parser makes sure); it is checked again here,
+    /// and the file must not exist yet.
+    pub fn create(dir: &Path, name: &str, initial: u64) -> io::Result<CounterFile> {
+        let plain = Path::new(name).components().count() == 1
+            && !matches!(name, "" | "." | "..")
+            && !name.contains('/');
+        if !plain {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the counter file's name {name:?} is not a plain file name"),
+            ));
+        }
+        let path = dir.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o666)
+            .open(&path)?;
+        file.write_all(format!("{initial}\n").as_bytes())?;
+        // The umask may have taken bits away.
+        file.set_permissions(std::fs::Permissions::from_mode(0o666))?;
         Ok(CounterFile { path })
     }
 
-    /// The value now; `None` while the file is being rewritten (the shell truncates it first)
-    /// or when it does not hold a number.
+    /// The value now; `None` while the file is being rewritten (the shell truncates it first),
+    /// when it does not hold a number, or when it is not a regular file any more.
     pub fn read(&self) -> Option<u64> {
-        std::fs::read_to_string(&self.path)
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&self.path)
+            .ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(MAX_COUNTER_BYTES + 1)
+            .read_to_string(&mut text)
+            .ok()?;
+        if text.len() as u64 > MAX_COUNTER_BYTES {
+            return None;
+        }
+        text.trim().parse().ok()
     }
 
     /// Records the value now in the history.
@@ -69,5 +105,51 @@ impl CounterFile {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::scratch;
+
+    #[test]
+    fn only_a_plain_name_is_created_and_never_over_an_existing_file() {
+        let dir = scratch("counter-create");
+        for bad in ["/etc/halab-probe", "../x", "a/b", "..", ""] {
+            assert!(CounterFile::create(&dir, bad, 0).is_err(), "{bad:?}");
+        }
+        std::fs::write(dir.join("taken"), "mine").unwrap();
+        assert!(CounterFile::create(&dir, "taken", 0).is_err());
+        assert_eq!(std::fs::read_to_string(dir.join("taken")).unwrap(), "mine");
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("link")).unwrap();
+        assert!(
+            CounterFile::create(&dir, "link", 0).is_err(),
+            "a symlink is not followed"
+        );
+        let counter = CounterFile::create(&dir, "n", 7).unwrap();
+        assert_eq!(counter.read(), Some(7));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_the_container_puts_in_its_place_is_not_followed_or_waited_on() {
+        let dir = scratch("counter-swap");
+        let outside = dir.join("outside");
+        std::fs::write(&outside, "42\n").unwrap();
+        let counter = CounterFile::create(&dir, "n", 0).unwrap();
+        std::fs::remove_file(dir.join("n")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("n")).unwrap();
+        assert_eq!(counter.read(), None, "a symlink out is not followed");
+        std::fs::remove_file(dir.join("n")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.join("n"))
+            .status();
+        assert!(made.is_ok_and(|s| s.success()));
+        assert_eq!(counter.read(), None, "a FIFO is not waited on");
+        std::fs::remove_file(dir.join("n")).unwrap();
+        std::fs::write(dir.join("n"), "1".repeat(1 << 20)).unwrap();
+        assert_eq!(counter.read(), None, "a huge file is not read");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

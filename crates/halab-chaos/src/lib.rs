@@ -5,13 +5,21 @@
 //! - [`runner`]: set up, phases, checks, teardown (always);
 //! - [`checks`]: pure functions from a history to verdicts;
 //! - [`report`]: the result, as JSON or a plain summary;
-//! - [`view`]: the live terminal view and plain progress lines.
+//! - [`view`]: the live terminal view and plain progress lines;
+//! - [`run_dir`]: a run's own directory and the record that it is halab's;
+//! - [`gc`]: removing what killed runs left, by those records;
+//! - [`text`]: foreign text made safe for a terminal.
 
 pub mod checks;
 mod counter;
+pub mod gc;
 pub mod report;
+pub mod run_dir;
 pub mod runner;
 pub mod scenario;
+#[cfg(test)]
+mod testing;
+pub mod text;
 pub mod view;
 
 pub use checks::Verdict;

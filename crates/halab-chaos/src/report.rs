@@ -147,14 +147,11 @@ pub fn measure(
 }
 
 impl Report {
-    /// The plain-text summary printed at the end of a run.
+    /// The plain-text summary printed at the end of a run. Text from outside (a daemon's error,
+    /// an address given on the command line) is shown with its control characters escaped.
     pub fn summary(&self) -> String {
         let mut out = String::new();
-        let verdict = match self.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::NotRun => "NOT RUN",
-        };
+        let verdict = self.verdict.label();
         let _ = writeln!(
             out,
             "{verdict}  scenario {} on {} {} (engine {}), run {}",
@@ -168,6 +165,7 @@ impl Report {
             let mark = match c.verdict {
                 Verdict::Pass => "ok  ",
                 Verdict::Fail => "FAIL",
+                Verdict::Unknown => "??  ",
                 Verdict::NotRun => "--  ",
             };
             let _ = writeln!(out, "  {mark} {:<34} {}", c.name, c.detail);
@@ -208,6 +206,6 @@ impl Report {
                 .unwrap_or("skipped: halab does not stop a daemon it does not own");
             let _ = writeln!(out, "  phase {}: {what}", p.name);
         }
-        out
+        crate::text::lines(&out).into_owned()
     }
 }

@@ -50,11 +50,14 @@ struct StderrView {
 const CLEAR: &str = "\r\x1b[2K";
 
 impl StderrView {
+    /// One line of progress. `text` may quote a daemon's error or a name from a file: its
+    /// control characters are shown escaped (ours, the status line's, are added after).
     fn line(&self, text: &str) {
         let clear = if self.live { CLEAR } else { "" };
         say(&format!(
-            "{clear}{:>7.1}s  {text}\n",
-            self.started.elapsed().as_secs_f64()
+            "{clear}{:>7.1}s  {}\n",
+            self.started.elapsed().as_secs_f64(),
+            crate::text::one_line(text)
         ));
     }
 }
@@ -106,7 +109,8 @@ impl View for StderrView {
                 }
                 let elapsed = started.elapsed().as_secs_f64();
                 if live {
-                    say(&format!("{CLEAR}{}", status.render(restart_count, elapsed)));
+                    let line = status.render(restart_count, elapsed);
+                    say(&format!("{CLEAR}{}", crate::text::one_line(&line)));
                 } else {
                     for entry in fresh.iter().filter_map(|e| describe(e, &container)) {
                         say(&format!("{elapsed:>7.1}s  {entry}\n"));
@@ -146,12 +150,13 @@ impl Status {
             })
             .unwrap_or_else(|| "setup".into());
         let daemon_up = !matches!(
-            h.daemon_actions().last(),
+            h.last_daemon_action(),
             Some((
                 _,
                 DaemonAction::Stopped
                     | DaemonAction::StopRequested { .. }
                     | DaemonAction::StartRequested
+                    | DaemonAction::Lost { .. }
             ))
         );
         let state = match h.container_actions(container).last().map(|(_, a)| a) {
@@ -205,6 +210,12 @@ fn describe(entry: &Entry, container: &str) -> Option<String> {
             DaemonAction::Stopped => "daemon: exited".into(),
             DaemonAction::StartRequested => "daemon: starting".into(),
             DaemonAction::Ready => "daemon: answering".into(),
+            DaemonAction::Lost { pid: Some(pid) } => {
+                format!("daemon: LOST (dockerd pid {pid} exited; halab did not stop it)")
+            }
+            DaemonAction::Lost { pid: None } => {
+                "daemon: LOST (its events stream ended; halab did not stop it)".into()
+            }
         },
         Happening::Counter { value } => format!("counter = {value}"),
         Happening::Phase { .. } => return None,

@@ -1,5 +1,8 @@
 //! Connecting to a daemon: the address, API version negotiation, and a first ping.
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
 use bollard::{API_DEFAULT_VERSION, Docker};
 use serde::Serialize;
 
@@ -38,9 +41,15 @@ pub async fn connect(host: &str) -> Result<(Docker, DaemonInfo), DockerError> {
         reason,
     };
     let docker = match host.strip_prefix("unix://") {
-        // A missing socket is refused here already: the daemon is not there.
-        Some(path) => Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            .map_err(|e| unreachable(e.to_string()))?,
+        // A socket that cannot be used is refused here, saying why: the HTTP client would only
+        // say "client error (Connect)".
+        Some(path) => {
+            if let Some(reason) = unix_socket_problem(Path::new(path)) {
+                return Err(unreachable(reason));
+            }
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
+                .map_err(|e| unreachable(e.to_string()))?
+        }
         None if host.starts_with("tcp://") || host.starts_with("http://") => {
             Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(
                 |e| DockerError::BadHost {
@@ -66,4 +75,65 @@ pub async fn connect(host: &str) -> Result<(Docker, DaemonInfo), DockerError> {
     };
     tracing::debug!(?info, "connected");
     Ok((docker, info))
+}
+
+/// Why the daemon's unix socket at `path` cannot be used by this process, if it cannot: tried
+/// with a plain connect, which on a unix socket answers at once.
+pub fn unix_socket_problem(path: &Path) -> Option<String> {
+    let error = std::os::unix::net::UnixStream::connect(path).err()?;
+    let shown = path.display();
+    Some(match error.kind() {
+        std::io::ErrorKind::NotFound => format!("there is no socket at {shown}"),
+        std::io::ErrorKind::PermissionDenied => {
+            let owner = std::fs::metadata(path)
+                .map(|m| {
+                    let group = nix::unistd::Group::from_gid(m.gid().into())
+                        .ok()
+                        .flatten()
+                        .map_or(m.gid().to_string(), |g| g.name);
+                    format!(
+                        " (owned by uid {} and group {group}, mode {:o})",
+                        m.uid(),
+                        m.mode() & 0o7777
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "permission denied opening the socket {shown}{owner}, as uid {}: run as root or as a member of that group",
+                nix::unistd::getuid()
+            )
+        }
+        std::io::ErrorKind::ConnectionRefused => {
+            let what = match std::fs::metadata(path) {
+                Ok(m) if !m.file_type().is_socket() => "it is not a socket",
+                _ => "nothing listens on it (a socket left by a daemon that is not running)",
+            };
+            format!("connecting to {shown}: {what}")
+        }
+        _ => format!("connecting to {shown}: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_dead_socket_says_why() {
+        let missing = unix_socket_problem(Path::new("/nonexistent/docker.sock")).unwrap();
+        assert!(
+            missing.contains("no socket at /nonexistent/docker.sock"),
+            "{missing}"
+        );
+        let dir = std::env::temp_dir().join(format!("halab-test-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("dead.sock");
+        drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+        let dead = unix_socket_problem(&sock).unwrap();
+        assert!(dead.contains("nothing listens"), "{dead}");
+        let listener = std::os::unix::net::UnixListener::bind(dir.join("live.sock")).unwrap();
+        assert_eq!(unix_socket_problem(&dir.join("live.sock")), None);
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -165,6 +165,18 @@ pub async fn list_labelled(
     docker: &Docker,
     label_filter: &str,
 ) -> Result<Vec<String>, DockerError> {
+    Ok(list_labelled_with_runs(docker, label_filter)
+        .await?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// The containers labelled with `label_filter`, each with the run it is labelled with.
+async fn list_labelled_with_runs(
+    docker: &Docker,
+    label_filter: &str,
+) -> Result<Vec<(String, Option<String>)>, DockerError> {
     let options = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([(
@@ -179,18 +191,28 @@ pub async fn list_labelled(
         .map_err(DockerError::api("listing halab's containers"))?;
     Ok(found
         .into_iter()
-        .filter_map(|c| c.names?.into_iter().next())
-        .map(|n| n.trim_start_matches('/').to_owned())
+        .filter_map(|c| {
+            let run = c.labels.as_ref().and_then(|l| l.get(labels::RUN).cloned());
+            let name = c.names?.into_iter().next()?;
+            Some((name.trim_start_matches('/').to_owned(), run))
+        })
         .collect())
 }
 
-/// Force-removes every container labelled with `label_filter`, with its anonymous volumes.
-/// Returns the names removed.
+/// Force-removes every container labelled with `label_filter`, with its anonymous volumes,
+/// except those labelled with a run in `spare_runs` (runs still going on). Returns the names
+/// removed.
 pub async fn remove_labelled(
     docker: &Docker,
     label_filter: &str,
+    spare_runs: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<String>, DockerError> {
-    let names = list_labelled(docker, label_filter).await?;
+    let names: Vec<String> = list_labelled_with_runs(docker, label_filter)
+        .await?
+        .into_iter()
+        .filter(|(_, run)| run.as_ref().is_none_or(|run| !spare_runs.contains(run)))
+        .map(|(name, _)| name)
+        .collect();
     for name in &names {
         let options = RemoveContainerOptions {
             force: true,
@@ -211,5 +233,5 @@ pub async fn remove_labelled(
 
 /// Removes one run's containers.
 pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, DockerError> {
-    remove_labelled(docker, &labels::run_filter(run_id)).await
+    remove_labelled(docker, &labels::run_filter(run_id), &Default::default()).await
 }

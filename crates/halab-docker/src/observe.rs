@@ -77,6 +77,11 @@ impl Observer {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Where the observer is now, as a receiver that wakes on every change.
+    pub fn link(&self) -> watch::Receiver<Link> {
+        self.link.clone()
+    }
+
     /// Waits until the observer has noticed that the stream ended.
     pub async fn wait_down(&self, timeout: Duration) -> bool {
         let mut link = self.link.clone();

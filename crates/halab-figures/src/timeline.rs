@@ -154,7 +154,7 @@ fn daemon_segments(run: &Run, end: Nanos) -> Vec<(Nanos, Nanos, DaemonState)> {
     for (at, action) in run.history.daemon_actions() {
         let next = match action {
             DaemonAction::StopRequested { crash } => DaemonState::Stopping { crash },
-            DaemonAction::Stopped => DaemonState::Down,
+            DaemonAction::Stopped | DaemonAction::Lost { .. } => DaemonState::Down,
             DaemonAction::StartRequested => DaemonState::Starting,
             DaemonAction::Ready => DaemonState::Up,
         };

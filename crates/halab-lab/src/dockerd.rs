@@ -221,14 +221,15 @@ pub async fn wait_ready(paths: &LabPaths, spawned: &mut Spawned) -> Result<Durat
         }
         tokio::time::sleep(PING_INTERVAL).await;
     };
-    Err(not_ready(paths, reason))
+    Err(not_ready(paths, spawned.pid, reason))
 }
 
 /// A [`LabError::DockerdNotReady`] quoting the log.
-pub fn not_ready(paths: &LabPaths, reason: String) -> LabError {
+pub fn not_ready(paths: &LabPaths, pid: u32, reason: String) -> LabError {
     let log_path = paths.log_file();
     LabError::DockerdNotReady {
         name: paths.name.clone(),
+        pid,
         reason,
         log_tail: log_tail(&log_path, LOG_TAIL_LINES),
         log_path,

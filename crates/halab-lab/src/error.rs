@@ -86,6 +86,9 @@ pub enum LabError {
     )]
     DockerdNotReady {
         name: String,
+        /// The dockerd that was started (and is gone now: it exited, or was killed for not
+        /// answering).
+        pid: u32,
         reason: String,
         log_path: PathBuf,
         log_tail: String,

@@ -54,6 +54,7 @@ pub use paths::{
     DEFAULT_STATE_ROOT, MAX_NAME_LEN, NETNS_PREFIX, STATE_DIR_ENV, default_state_root,
     validate_name,
 };
+pub use process::ProcessId;
 
 use host::Binaries;
 use paths::LabPaths;
@@ -275,7 +276,12 @@ impl Lab {
 
     /// The pid of the lab's live dockerd, if there is one.
     pub fn dockerd_pid(&self) -> Option<u32> {
-        dockerd::find(&self.paths).map(|proc| proc.pid)
+        self.dockerd().map(|id| id.pid)
+    }
+
+    /// The lab's live dockerd, if there is one, as an identity that can be waited on.
+    pub fn dockerd(&self) -> Option<ProcessId> {
+        dockerd::find(&self.paths).map(|proc| proc.identity())
     }
 
     pub fn status(&self) -> LabStatus {
@@ -376,6 +382,29 @@ impl Lab {
         teardown::teardown(&self.paths, host::find_binary("ip").as_deref()).await
     }
 
+    /// Removes lab `name` under `state_root` whatever is left of it — also when it is already
+    /// gone, or only half there (no `lab.json`, a netns or processes left) — as `down` does.
+    /// Returns whether there was anything of it to remove.
+    pub async fn down_by_name(state_root: &Path, name: &str) -> Result<bool, LabError> {
+        validate_name(name)?;
+        host::require_root()?;
+        let state_root = paths::resolve_state_root(state_root)?;
+        let paths = LabPaths::new(&state_root, name);
+        if !paths.dir.exists() {
+            // A netns of this name recorded for a lab elsewhere is that lab's, not a leftover.
+            let netns = paths.netns();
+            let ours = netns::exists(&netns)
+                && netns::owner(&netns).is_none_or(|owner| owner == paths.dir);
+            let foreign = netns::exists(&netns) && !ours;
+            let procs = process::scan();
+            if foreign || !(ours || procs.iter().any(|proc| proc.mentions_dir(&paths.dir))) {
+                return Ok(false);
+            }
+        }
+        teardown::teardown(&paths, host::find_binary("ip").as_deref()).await?;
+        Ok(true)
+    }
+
     /// A dockerd of some other lab lives in our netns.
     fn netns_has_foreign_dockerd(&self) -> bool {
         let procs = process::scan();
@@ -418,6 +447,14 @@ impl Lab {
 /// [`NETNS_OWNERS_DIR`]), and with no process inside. Returns the lab names removed, and the names of the stray
 /// namespaces removed (which start with `halab-`).
 pub async fn gc(state_root: &Path) -> Result<Vec<String>, LabError> {
+    gc_sparing(state_root, &std::collections::BTreeSet::new()).await
+}
+
+/// [`gc`], leaving alone the labs named in `spare` (those a live run uses) and their netns.
+pub async fn gc_sparing(
+    state_root: &Path,
+    spare: &std::collections::BTreeSet<String>,
+) -> Result<Vec<String>, LabError> {
     host::require_root()?;
     let state_root = paths::resolve_state_root(state_root)?;
     let labs_dir = paths::labs_dir(&state_root);
@@ -427,6 +464,7 @@ pub async fn gc(state_root: &Path) -> Result<Vec<String>, LabError> {
     names.extend(names_from_leftovers(&labs_dir)?);
     names.sort();
     names.dedup();
+    names.retain(|name| !spare.contains(name));
 
     let mut removed = Vec::new();
     let mut failures = Vec::new();
@@ -440,7 +478,7 @@ pub async fn gc(state_root: &Path) -> Result<Vec<String>, LabError> {
     let procs = process::scan();
     for stray in netns::list_halab() {
         let lab_name = &stray[NETNS_PREFIX.len()..];
-        if LabPaths::new(&state_root, lab_name).dir.exists() {
+        if spare.contains(lab_name) || LabPaths::new(&state_root, lab_name).dir.exists() {
             continue;
         }
         if let Some(owner) = netns::owner(&stray).filter(|dir| dir.exists()) {

@@ -140,6 +140,62 @@ pub fn is_running(pid: u32, start_time: u64) -> bool {
     read(pid).is_some_and(|proc| proc.start_time == start_time && proc.is_live())
 }
 
+/// A process by pid *and* start time: the same pid later names another process only with
+/// another start time, so an identity outlives pid reuse. Serialised in run records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProcessId {
+    pub pid: u32,
+    /// Clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+}
+
+impl ProcessId {
+    /// This process.
+    pub fn current() -> Option<ProcessId> {
+        read(std::process::id()).map(|proc| proc.identity())
+    }
+
+    /// Whether the process still runs (a zombie does not).
+    pub fn is_running(self) -> bool {
+        is_running(self.pid, self.start_time)
+    }
+
+    /// Resolves when the process has exited (at once if it already has). Event-driven through a
+    /// pidfd, which becomes readable when the process ends, also for a process that is not our
+    /// child: no polling of /proc.
+    pub async fn exited(self) -> std::io::Result<()> {
+        use rustix::process::{Pid as RawPid, PidfdFlags, pidfd_open};
+        let Some(pid) = i32::try_from(self.pid).ok().and_then(RawPid::from_raw) else {
+            return Ok(());
+        };
+        let fd = match pidfd_open(pid, PidfdFlags::NONBLOCK) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        // The pid may have been reused between reading the identity and opening the pidfd.
+        if !self.is_running() {
+            return Ok(());
+        }
+        // `with_interest` is deprecated because an arbitrary `AsRawFd` may swap the descriptor
+        // it exposes after registration; an `OwnedFd` never does, and the sound replacement
+        // (`register_with_interest`) is `unsafe`, which this workspace denies.
+        #[allow(deprecated)]
+        let fd = tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)?;
+        let _ready = fd.readable().await?;
+        Ok(())
+    }
+}
+
+impl ProcInfo {
+    pub fn identity(&self) -> ProcessId {
+        ProcessId {
+            pid: self.pid,
+            start_time: self.start_time,
+        }
+    }
+}
+
 /// The pid written in a pid file, if the file exists and holds a number.
 pub fn read_pidfile(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -200,6 +256,29 @@ mod tests {
             "start time is part of identity"
         );
         assert!(self_and_ancestors().contains(&me.pid));
+    }
+
+    #[tokio::test]
+    async fn exits_are_seen_through_a_pidfd() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .unwrap();
+        let id = read(child.id()).unwrap().identity();
+        assert!(id.is_running());
+        let began = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), id.exited())
+            .await
+            .expect("the exit is seen")
+            .unwrap();
+        assert!(began.elapsed() >= Duration::from_millis(250));
+        child.wait().unwrap();
+        assert!(!id.is_running());
+        id.exited().await.unwrap();
+        assert_eq!(
+            ProcessId::current().map(|me| me.pid),
+            Some(std::process::id())
+        );
     }
 
     #[test]

@@ -316,15 +316,15 @@ impl ContainerModel {
         let exit = ExitStatus { code, at: now, oom };
 
         let manually_stopped = self.mem.shutting_down || self.disk.manually_stopped;
-        let ran_for_ns = now.0 - self.disk.started_at.unwrap_or(now).0;
+        let ran_for_ns = now.0.saturating_sub(self.disk.started_at.unwrap_or(now).0);
         let decision = self
             .rm_mut()
             .should_restart(code, manually_stopped, ran_for_ns, now);
         if let Decision::Restart { delay_ns } = decision {
-            self.disk.restart_count += 1;
+            self.disk.restart_count = self.disk.restart_count.saturating_add(1);
             self.set_restarting(exit);
             self.mem.pending_restart = Some(PendingRestart {
-                at: Nanos(now.0 + delay_ns),
+                at: now.plus_nanos(delay_ns),
                 exit,
             });
         } else {
@@ -542,7 +542,7 @@ impl ContainerModel {
             );
             return;
         }
-        let kill_at = (timeout_s >= 0).then(|| Nanos(now.0 + timeout_s * 1_000_000_000));
+        let kill_at = (timeout_s >= 0).then(|| now.plus_secs(timeout_s));
         if timeout_s == 0 {
             self.mem.waiters.push(StopWaiter {
                 kill_at: None,

@@ -164,7 +164,7 @@ impl ContainerModel {
         let exit_code = self.disk.exit_code;
         let manually_stopped = self.disk.manually_stopped;
         let ran_for_ns = match (self.disk.started_at, self.disk.finished_at) {
-            (Some(started), Some(finished)) => finished.0 - started.0,
+            (Some(started), Some(finished)) => finished.0.saturating_sub(started.0),
             _ => 0,
         };
         let decision = self

@@ -18,7 +18,24 @@ impl Nanos {
 
     /// Milliseconds from `earlier` to `self` (negative if `self` is earlier).
     pub fn millis_since(self, earlier: Nanos) -> i64 {
-        (self.0 - earlier.0) / 1_000_000
+        self.0.saturating_sub(earlier.0) / 1_000_000
+    }
+
+    /// `nanos` later. Virtual time saturates at the end of `i64` (the year 2262) rather than
+    /// wrapping: every duration a scenario can ask for is bounded far below that, so saturation
+    /// only ever stands in for "never".
+    pub const fn plus_nanos(self, nanos: i64) -> Nanos {
+        Nanos(self.0.saturating_add(nanos))
+    }
+
+    /// `secs` seconds later, saturating like [`Nanos::plus_nanos`].
+    pub const fn plus_secs(self, secs: i64) -> Nanos {
+        self.plus_nanos(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// `duration` later, saturating like [`Nanos::plus_nanos`].
+    pub fn plus(self, duration: std::time::Duration) -> Nanos {
+        self.plus_nanos(i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX))
     }
 }
 
@@ -81,6 +98,10 @@ pub enum DaemonAction {
     StartRequested,
     /// The daemon answers its API again.
     Ready,
+    /// The daemon went away without the harness asking it to: its process exited (a lab
+    /// daemon, whose `pid` halab watches) or its events stream ended (a daemon halab does not
+    /// own). Killed from outside, or crashed by itself: either way the run did not plan it.
+    Lost { pid: Option<u32> },
 }
 
 /// One thing that happened.
@@ -116,10 +137,35 @@ pub struct Entry {
 }
 
 /// A run's history, ordered by `at` (entries with equal times keep the order they were added in).
+///
+/// Serialised as the list of its entries. Besides them it keeps two tallies up to date as
+/// entries arrive — how many times each container started, and where the last daemon action
+/// is — because a run waits on them after every entry: read from the entries each time, a long
+/// simulated run would take time quadratic in its length.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(from = "Vec<Entry>", into = "Vec<Entry>")]
 pub struct History {
     entries: Vec<Entry>,
+    /// `start` entries per container.
+    starts: std::collections::BTreeMap<String, usize>,
+    /// The position of the last daemon action.
+    last_daemon: Option<usize>,
+}
+
+impl From<Vec<Entry>> for History {
+    fn from(entries: Vec<Entry>) -> History {
+        let mut history = History::new();
+        for entry in entries {
+            history.record(entry);
+        }
+        history
+    }
+}
+
+impl From<History> for Vec<Entry> {
+    fn from(history: History) -> Vec<Entry> {
+        history.entries
+    }
 }
 
 impl History {
@@ -130,7 +176,34 @@ impl History {
     /// Adds an entry in time order. Entries reconstructed after the fact land where they belong.
     pub fn record(&mut self, entry: Entry) {
         let at = self.entries.partition_point(|e| e.at <= entry.at);
+        if let Happening::Container {
+            container,
+            action: ContainerAction::Start,
+        } = &entry.what
+        {
+            *self.starts.entry(container.clone()).or_default() += 1;
+        }
+        self.last_daemon = match (&entry.what, self.last_daemon) {
+            (Happening::Daemon { .. }, Some(last)) if last >= at => Some(last + 1),
+            (Happening::Daemon { .. }, _) => Some(at),
+            (_, Some(last)) if last >= at => Some(last + 1),
+            (_, last) => last,
+        };
         self.entries.insert(at, entry);
+    }
+
+    /// How many times `container` started (the same as `starts(container).count()`, at once).
+    pub fn start_count(&self, container: &str) -> usize {
+        self.starts.get(container).copied().unwrap_or(0)
+    }
+
+    /// The last daemon action by position in the history, at once.
+    pub fn last_daemon_action(&self) -> Option<(Nanos, DaemonAction)> {
+        let entry = &self.entries[self.last_daemon?];
+        match entry.what {
+            Happening::Daemon { action } => Some((entry.at, action)),
+            _ => None,
+        }
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -235,6 +308,38 @@ mod tests {
         let times: Vec<i64> = h.starts("svc").map(|n| n.0).collect();
         assert_eq!(times, [10, 20, 30]);
         assert_eq!(h.entries()[1].source, Source::Inspect);
+    }
+
+    #[test]
+    fn tallies_follow_entries_in_any_order() {
+        let daemon = |at: i64, action| Entry {
+            at: Nanos(at),
+            source: Source::Harness,
+            what: Happening::Daemon { action },
+        };
+        let mut h = History::new();
+        h.record(start(10, Source::Events));
+        h.record(daemon(20, DaemonAction::Stopped));
+        h.record(start(30, Source::Events));
+        h.record(start(15, Source::Inspect));
+        assert_eq!(h.start_count("svc"), 3);
+        assert_eq!(h.start_count("other"), 0);
+        assert_eq!(
+            h.last_daemon_action(),
+            Some((Nanos(20), DaemonAction::Stopped))
+        );
+        h.record(daemon(5, DaemonAction::Ready));
+        assert_eq!(
+            h.last_daemon_action(),
+            Some((Nanos(20), DaemonAction::Stopped)),
+            "an older daemon entry is not the last"
+        );
+        h.record(daemon(40, DaemonAction::StartRequested));
+        assert_eq!(h.last_daemon_action().map(|(at, _)| at), Some(Nanos(40)));
+        let json = serde_json::to_string(&h).unwrap();
+        let back: History = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, h, "tallies are rebuilt from the entries");
+        assert_eq!(h.daemon_actions().last(), h.last_daemon_action());
     }
 
     #[test]

@@ -138,8 +138,8 @@ impl RestartManager {
             self.active_until = None;
             return Decision::DontRestart;
         }
-        self.restart_count += 1;
-        self.active_until = Some(Nanos(now.0 + delay_ns));
+        self.restart_count = self.restart_count.saturating_add(1);
+        self.active_until = Some(now.plus_nanos(delay_ns));
         Decision::Restart { delay_ns }
     }
     // ANCHOR_END: should_restart

@@ -77,6 +77,8 @@ pub struct Simulator {
     pending_exit: Option<Nanos>,
     rng: SplitMix64,
     outputs: u64,
+    /// The most history entries this simulator makes; past it, it stops stepping.
+    entry_limit: usize,
 }
 
 impl Simulator {
@@ -98,7 +100,20 @@ impl Simulator {
             pending_exit: None,
             rng: SplitMix64(config.seed),
             outputs: 0,
+            entry_limit: usize::MAX,
         }
+    }
+
+    /// Stops the simulator stepping once its history holds `limit` entries: a service that
+    /// restarts without end, given a long enough wait, would otherwise fill memory. See
+    /// [`Simulator::over_limit`].
+    pub fn limit_entries(&mut self, limit: usize) {
+        self.entry_limit = limit;
+    }
+
+    /// Whether the simulator stopped because its history reached its limit.
+    pub fn over_limit(&self) -> bool {
+        self.history.entries().len() >= self.entry_limit
     }
 
     pub fn now(&self) -> Nanos {
@@ -158,7 +173,7 @@ impl Simulator {
         } else {
             0
         };
-        Nanos(latency.base.0 + extra)
+        latency.base.plus_nanos(extra)
     }
 
     /// When the next thing is due, if anything is.
@@ -184,7 +199,7 @@ impl Simulator {
             self.absorb(outputs);
         } else if self.pending_increment == Some(at) {
             self.pending_increment = None;
-            self.counter += self.config.service.increments;
+            self.counter = self.counter.saturating_add(self.config.service.increments);
             self.record(Happening::Counter {
                 value: self.counter,
             });
@@ -198,11 +213,15 @@ impl Simulator {
     }
 
     /// Steps until `done` holds or the next due thing is after `limit` (then time moves to
-    /// `limit`). Returns whether `done` holds.
+    /// `limit`). Returns whether `done` holds. Stops at once, time where it is, when the
+    /// history is over its limit (see [`Simulator::limit_entries`]).
     pub fn run_until(&mut self, limit: Nanos, mut done: impl FnMut(&Simulator) -> bool) -> bool {
         loop {
             if done(self) {
                 return true;
+            }
+            if self.over_limit() {
+                return false;
             }
             match self.next_time() {
                 Some(at) if at <= limit => {
@@ -219,16 +238,16 @@ impl Simulator {
     /// Turns the model's outputs into history, and starts and ends the service's own timers.
     fn absorb(&mut self, outputs: Vec<Output>) {
         for output in outputs {
-            self.outputs += 1;
+            self.outputs = self.outputs.saturating_add(1);
             match output {
                 Output::Event(action) => {
                     match action {
                         ContainerAction::Start => {
                             let increment = self.draw(self.config.latencies.increment_after_start);
-                            self.pending_increment = Some(Nanos(self.now.0 + increment.0));
+                            self.pending_increment = Some(self.now.plus_nanos(increment.0));
                             // The script counts first, then runs: it never exits before its increment.
                             let runs_for = self.config.service.runs_for.0.max(increment.0);
-                            self.pending_exit = Some(Nanos(self.now.0 + runs_for));
+                            self.pending_exit = Some(self.now.plus_nanos(runs_for));
                         }
                         ContainerAction::Die { .. } => {
                             self.pending_increment = None;
@@ -319,6 +338,20 @@ mod tests {
         assert!(sim.run_until(Nanos(sim.now().0 + 60_000_000_000), |s| starts(s) > before));
         sim.run_until(Nanos(sim.now().0 + 100_000_000), |_| false);
         assert_eq!(sim.counter(), starts(&sim) as u64);
+    }
+
+    #[test]
+    fn a_service_that_restarts_without_end_stops_at_the_entry_limit() {
+        let mut config = seed_config(3);
+        config.service.runs_for = Nanos(0);
+        let mut sim = Simulator::new(config, "svc", Nanos(0), 0);
+        sim.limit_entries(1_000);
+        sim.input(Input::Api(ApiCall::Start));
+        let far = Nanos(i64::MAX);
+        assert!(!sim.run_until(far, |_| false));
+        assert!(sim.over_limit());
+        assert!(sim.history().entries().len() < 1_010);
+        assert!(sim.now() < far, "time stays where the limit was reached");
     }
 
     #[test]

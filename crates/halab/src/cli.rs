@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 /// halab: container high availability, taught and proven on a real Docker daemon.
 ///
 /// Exit status: 0 pass, 1 a check failed, 2 bad input or environment (nothing left behind),
-/// 130 interrupted (everything removed).
+/// 3 the run could not decide (its daemon was lost under it, say), 130 interrupted (Ctrl-C,
+/// SIGTERM or SIGHUP; everything removed).
 #[derive(Debug, Parser)]
 #[command(name = "halab", version, max_term_width = 100)]
 pub struct Cli {
@@ -77,6 +78,8 @@ pub enum ScenarioCommand {
     Run(RunArgs),
     /// List the scenarios in the scenarios directory.
     List(ScenariosDir),
+    /// Print the range of every number and the shape of every name a scenario takes.
+    Limits,
 }
 
 #[derive(Debug, Args)]
@@ -189,11 +192,17 @@ pub enum LabCommand {
     },
 }
 
+/// What gc removes is known by the record each run keeps in its work directory, never by a
+/// name: a look-alike directory is never touched. A run whose halab process still runs is left
+/// alone, and listed, unless --force is given.
 #[derive(Debug, Args)]
 pub struct GcArgs {
     /// Only what this run left behind.
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,
+    /// Also remove what live runs use (they notice, and end with an undecided verdict).
+    #[arg(long)]
+    pub force: bool,
     /// The daemon to remove labelled containers from [default: DOCKER_HOST, else the machine's].
     #[arg(long, value_name = "ADDRESS")]
     pub docker_host: Option<String>,

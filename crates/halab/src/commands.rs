@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::io::Write as _;
+
 use anyhow::{Context, Result, bail};
-use halab_chaos::{RunOptions, RuntimeChoice, Target, Verdict, scenario};
+use halab_chaos::{RunOptions, RuntimeChoice, Target, scenario};
 use halab_docker::connect::resolve_host;
 use halab_docker::image::LabImage;
-use halab_docker::{containers, labels};
 use halab_lab::{Lab, LabOptions, StopMode};
 
 use crate::cli::{
@@ -23,16 +24,35 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scenario(ScenarioCommand::Run(args)) => run_scenario(args, state_root).await,
         Command::Scenario(ScenarioCommand::List(dir)) => list_scenarios(&dir),
+        Command::Scenario(ScenarioCommand::Limits) => {
+            emit(&scenario::limits::reference_table())?;
+            Ok(exit::PASS)
+        }
         Command::Image(ImageCommand::Build { target, busybox }) => {
             build_image(&target, busybox.as_deref(), &state_root).await
         }
         Command::Lab(lab) => lab_command(lab, &state_root).await,
         Command::Gc(args) => gc(&args, &state_root).await,
         Command::Model(ModelCommand::Table { engine }) => {
-            print!("{}", halab_model::transition_table(engine.into()));
+            emit(&halab_model::transition_table(engine.into()))?;
             Ok(exit::PASS)
         }
     }
+}
+
+/// Writes to stdout. A failed write (a closed pipe, a full disk) is an error the caller
+/// reports, never a panic as `print!` would make it.
+fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("writing to standard output")
+}
+
+/// [`emit`] of one line.
+fn say(line: impl std::fmt::Display) -> Result<()> {
+    emit(&format!("{line}\n"))
 }
 
 /// The scenarios directory: as given, else ./scenarios, else the repository halab was built from.
@@ -79,15 +99,11 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
     let mut view = halab_chaos::view::for_stderr();
     let report = halab_chaos::run(&scenario, &options, view.as_mut()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        say(serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", report.summary());
+        emit(&report.summary())?;
     }
-    Ok(if report.verdict == Verdict::Fail {
-        exit::FAIL
-    } else {
-        exit::PASS
-    })
+    Ok(exit::of(report.verdict))
 }
 
 fn list_scenarios(dir: &ScenariosDir) -> Result<u8> {
@@ -97,9 +113,13 @@ fn list_scenarios(dir: &ScenariosDir) -> Result<u8> {
         bail!("no scenarios (*.toml) in {}", dir.display());
     }
     for (name, path) in found {
+        let name = halab_chaos::text::one_line(&name);
         match scenario::load(&path, &[]) {
-            Ok(s) => println!("{name:<24} {}", s.summary),
-            Err(e) => println!("{name:<24} (invalid: {e})"),
+            Ok(s) => say(format!("{name:<24} {}", s.summary))?,
+            Err(e) => say(format!(
+                "{name:<24} (invalid: {})",
+                halab_chaos::text::one_line(&e.to_string())
+            ))?,
         }
     }
     Ok(exit::PASS)
@@ -119,7 +139,7 @@ async fn build_image(target: &TargetArgs, busybox: Option<&Path>, state_root: &P
     let host = target_host(target, state_root)?;
     let (docker, _) = halab_docker::connect(&host).await?;
     let tag = image.ensure(&docker).await?;
-    println!("{tag}");
+    say(tag)?;
     Ok(exit::PASS)
 }
 
@@ -148,11 +168,11 @@ async fn lab_command(command: LabCommand, state_root: &Path) -> Result<u8> {
             .await;
             match loaded {
                 Ok((info, tag)) => {
-                    println!(
+                    say(format!(
                         "lab {name} is up: engine {}, image {tag}",
                         info.engine_version
-                    );
-                    println!("  export DOCKER_HOST={}", lab.docker_host());
+                    ))?;
+                    say(format!("  export DOCKER_HOST={}", lab.docker_host()))?;
                     Ok(exit::PASS)
                 }
                 Err(e) => {
@@ -170,9 +190,16 @@ async fn lab_command(command: LabCommand, state_root: &Path) -> Result<u8> {
             } else {
                 names
             };
+            // Idempotent, like `rm -f`: a lab that is not there is already down.
             for name in names {
-                Lab::open(state_root, &name)?.down().await?;
-                println!("lab {name} removed");
+                if Lab::down_by_name(state_root, &name).await? {
+                    say(format!("lab {name} removed"))?;
+                } else {
+                    say(format!(
+                        "lab {name}: nothing of it under {}, nothing to remove",
+                        state_root.display()
+                    ))?;
+                }
             }
             Ok(exit::PASS)
         }
@@ -186,7 +213,7 @@ async fn lab_command(command: LabCommand, state_root: &Path) -> Result<u8> {
                 Lab::open(state_root, name)?; // says which labs exist
             }
             if labs.is_empty() {
-                println!("no labs under {}", state_root.display());
+                say(format!("no labs under {}", state_root.display()))?;
             }
             for lab in labs {
                 let state = match lab.pid {
@@ -198,7 +225,10 @@ async fn lab_command(command: LabCommand, state_root: &Path) -> Result<u8> {
                 } else {
                     ""
                 };
-                println!("{:<24} {state}{restore}  {}", lab.name, lab.docker_host);
+                say(format!(
+                    "{:<24} {state}{restore}  {}",
+                    lab.name, lab.docker_host
+                ))?;
             }
             Ok(exit::PASS)
         }
@@ -216,69 +246,58 @@ async fn lab_command(command: LabCommand, state_root: &Path) -> Result<u8> {
             } else {
                 "stopped (SIGTERM)"
             };
-            println!(
+            say(format!(
                 "lab {name}: dockerd {how} and started again in {:.1} s",
                 started.elapsed().as_secs_f64()
-            );
+            ))?;
             Ok(exit::PASS)
         }
     }
 }
 
 async fn gc(args: &GcArgs, state_root: &Path) -> Result<u8> {
-    let mut failures = Vec::new();
-    let host = resolve_host(args.docker_host.as_deref());
-    let filter = match &args.run {
-        Some(run) => labels::run_filter(run),
-        None => labels::RUN.to_owned(),
+    let options = halab_chaos::gc::GcOptions {
+        run: args.run.clone(),
+        docker_host: resolve_host(args.docker_host.as_deref()),
+        state_root: state_root.to_path_buf(),
+        tmp: std::env::temp_dir(),
+        force: args.force,
     };
-    match halab_docker::connect(&host).await {
-        Ok((docker, _)) => {
-            let removed = containers::remove_labelled(&docker, &filter).await?;
-            println!(
-                "removed {} container(s) labelled {filter} on {host}",
-                removed.len()
-            );
-        }
-        Err(e) => failures.push(format!("containers: {e}")),
+    let report = halab_chaos::gc::gc(&options).await;
+    say(format!(
+        "removed {} container(s) labelled {} on {}{}",
+        report.containers.len(),
+        args.run.as_deref().map_or(
+            halab_docker::labels::RUN.to_owned(),
+            halab_docker::labels::run_filter
+        ),
+        options.docker_host,
+        list_suffix(&report.containers)
+    ))?;
+    say(format!(
+        "removed {} lab(s){}",
+        report.labs.len(),
+        list_suffix(&report.labs)
+    ))?;
+    let dirs: Vec<String> = report
+        .work_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    say(format!(
+        "removed {} work director(ies){}",
+        dirs.len(),
+        list_suffix(&dirs)
+    ))?;
+    for (run, pid) in &report.spared {
+        say(format!(
+            "left alone: run {run} is live (its halab process, pid {pid}, still runs); --force removes it anyway"
+        ))?;
     }
-    let labs = match &args.run {
-        Some(run) => match Lab::open(state_root, run) {
-            Ok(lab) => lab.down().await.map(|()| vec![run.clone()]),
-            Err(_) => Ok(vec![]),
-        },
-        None => halab_lab::gc(state_root).await,
-    };
-    match labs {
-        Ok(labs) => println!("removed {} lab(s){}", labs.len(), list_suffix(&labs)),
-        Err(e) => failures.push(format!("labs: {e}")),
-    }
-    let prefix = match &args.run {
-        Some(run) => format!("halab-{run}"),
-        None => "halab-".to_owned(),
-    };
-    let mut dirs = 0;
-    for entry in std::fs::read_dir(std::env::temp_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let leftover = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with(&prefix))
-            && entry.path().is_dir();
-        if leftover {
-            std::fs::remove_dir_all(entry.path())
-                .with_context(|| format!("removing {}", entry.path().display()))?;
-            dirs += 1;
-        }
-    }
-    println!("removed {dirs} work director(ies)");
-    if failures.is_empty() {
+    if report.failures.is_empty() {
         Ok(exit::PASS)
     } else {
-        bail!("gc did not finish:\n  {}", failures.join("\n  "))
+        bail!("gc did not finish:\n  {}", report.failures.join("\n  "))
     }
 }
 

@@ -1,8 +1,16 @@
 //! Runs on a real daemon: a lab started for the run, a named lab, or any daemon by address.
 //!
 //! Invariant: whatever happens after the first thing is created — a pass, a failed check, an
-//! error, Ctrl-C or SIGTERM, a panic — [`Resources::teardown`] runs, and removes every container
-//! labelled with the run, the lab daemon the run started, and the run's work directory.
+//! error, Ctrl-C, SIGTERM or SIGHUP, a panic — [`Resources::teardown`] runs, and removes every
+//! container labelled with the run, the lab daemon the run started, and the run's work
+//! directory. The work directory, with the record that the run is halab's and which process
+//! owns it, is the first thing made, so that `halab gc` can tell a killed run's leftovers from
+//! a live run (which it leaves alone).
+//!
+//! The daemon may go away under a run without halab asking (killed from outside, crashed by
+//! itself): [`watch_daemon`] notices at once, records it as [`DaemonAction::Lost`], and keeps
+//! watching; waits end, operations that cannot be done become the phase's problem, and the run
+//! still ends with a report whose verdict says what the history cannot decide.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,16 +18,18 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use halab_docker::containers::{self, ContainerSpec};
 use halab_docker::image::LabImage;
-use halab_docker::observe::Observer;
+use halab_docker::observe::{Link, Observer};
 use halab_docker::{DaemonInfo, Docker, Recorder, labels};
 use halab_lab::{Lab, LabOptions, StopMode};
-use halab_model::{ContainerAction, Happening, History, Nanos};
+use halab_model::{ContainerAction, DaemonAction, Happening, History, Nanos};
 
 use super::{
-    ContainerCall, RunError, RunOptions, Runtime, Target, count_starts, judge, new_run_id, play,
+    ContainerCall, RunError, RunOptions, Runtime, Target, count_starts, daemon_lost, judge,
+    new_run_id, play,
 };
 use crate::counter::CounterFile;
 use crate::report::{Report, TargetInfo};
+use crate::run_dir::{RunDir, RunRecord};
 use crate::scenario::{LAB_IMAGE, Scenario};
 use crate::view::View;
 
@@ -97,7 +107,7 @@ struct Resources {
     owned_lab_root: Option<PathBuf>,
     docker: Option<Docker>,
     observer: Option<Observer>,
-    work_dir: Option<PathBuf>,
+    work_dir: Option<RunDir>,
 }
 
 impl Resources {
@@ -146,10 +156,11 @@ impl Resources {
                 tracing::warn!(error = %e, "could not remove the run's containers; `halab gc` will");
             }
         }
-        if let Some(dir) = self.work_dir.take()
-            && let Err(e) = std::fs::remove_dir_all(&dir)
-        {
-            tracing::warn!(error = %e, dir = %dir.display(), "could not remove the work directory");
+        if let Some(dir) = self.work_dir.take() {
+            let path = dir.path().to_path_buf();
+            if let Err(e) = dir.remove() {
+                tracing::warn!(error = %e, dir = %path.display(), "could not remove the work directory; `halab gc` will");
+            }
         }
     }
 }
@@ -164,6 +175,44 @@ async fn execute(
 ) -> Result<Report, RunError> {
     let run_id = resources.run_id.clone();
     let recorder = Recorder::new();
+    // A daemon halab does not start is asked first: if it cannot be reached, nothing is made.
+    let mut connected = match target {
+        Target::Host { docker_host } => Some(halab_docker::connect(docker_host).await?),
+        _ => None,
+    };
+    // Then, before anything else, the record that this is a live halab run (see the module's
+    // doc).
+    let lab_name = match target {
+        Target::NewLab { .. } => Some(run_id.clone()),
+        Target::Lab { name } => Some(name.clone()),
+        Target::Host { .. } => None,
+    };
+    let record = RunRecord::new(
+        &run_id,
+        lab_name.clone(),
+        lab_name.as_ref().map(|_| options.state_root.clone()),
+    );
+    let tmp = std::env::temp_dir();
+    let work_dir = RunDir::create(&tmp, &record).map_err(|source| {
+        let path = RunDir::path_for(&tmp, &run_id);
+        if source.kind() == std::io::ErrorKind::AlreadyExists {
+            RunError::WorkDirTaken { path }
+        } else {
+            RunError::WorkDir { path, source }
+        }
+    })?;
+    let counter_dir = work_dir.counter_dir();
+    resources.work_dir = Some(work_dir);
+    let counter = CounterFile::create(
+        &counter_dir,
+        &scenario.service.counter_file,
+        scenario.service.counter_initial,
+    )
+    .map_err(|source| RunError::WorkDir {
+        path: counter_dir.clone(),
+        source,
+    })?;
+
     let (kind, target_name) = match target {
         Target::NewLab { live_restore } => {
             view.note(&format!("starting lab daemon {run_id}"));
@@ -194,7 +243,10 @@ async fn execute(
         (None, Target::Host { docker_host }) => docker_host.clone(),
         (None, _) => unreachable!("every lab target opened a lab"),
     };
-    let (docker, daemon): (Docker, DaemonInfo) = halab_docker::connect(&docker_host).await?;
+    let (docker, daemon): (Docker, DaemonInfo) = match connected.take() {
+        Some(connected) => connected,
+        None => halab_docker::connect(&docker_host).await?,
+    };
     resources.docker = Some(docker.clone());
 
     let image = match &lab_image {
@@ -204,18 +256,6 @@ async fn execute(
         }
         None => scenario.service.image.clone(),
     };
-
-    let work_dir = std::env::temp_dir().join(format!("halab-{run_id}"));
-    resources.work_dir = Some(work_dir.clone());
-    let counter = CounterFile::create(
-        &work_dir,
-        &scenario.service.counter_file,
-        scenario.service.counter_initial,
-    )
-    .map_err(|source| RunError::WorkDir {
-        path: work_dir.clone(),
-        source,
-    })?;
 
     let container = format!("halab-{run_id}-service");
     let observer = Observer::spawn(
@@ -227,6 +267,11 @@ async fn execute(
     let _sampler = AbortOnDrop(counter.sample_into(recorder.clone()));
     let _status = AbortOnDrop(view.watch(recorder.clone(), docker.clone(), container.clone()));
     observer.wait_live(Duration::from_secs(10)).await;
+    let _daemon = AbortOnDrop(watch_daemon(
+        recorder.clone(),
+        resources.lab.clone(),
+        observer.link(),
+    ));
     resources.observer = Some(observer);
 
     let spec = ContainerSpec {
@@ -234,9 +279,11 @@ async fn execute(
         image,
         cmd: vec!["sh".into(), "-c".into(), scenario.service.script.clone()],
         restart: scenario.service.restart,
+        // Both sides are checked: ours is the run's own directory, the target was validated
+        // by the scenario parser (absolute, no `:`), so the bind has exactly two fields.
         binds: vec![format!(
             "{}:{}",
-            work_dir.display(),
+            counter_dir.display(),
             scenario.service.counter_dir
         )],
         stop_timeout: scenario.service.stop_timeout,
@@ -274,8 +321,8 @@ async fn execute(
         options.skip_daemon_phases,
         view,
     )
-    .await?;
-    let restart_count = rt.finish().await?;
+    .await;
+    let restart_count = rt.finish().await;
     let target = TargetInfo {
         kind,
         name: target_name,
@@ -329,24 +376,32 @@ impl Runtime for DockerRuntime<'_> {
         self.recorder.wait_until(timeout, done).await
     }
 
-    async fn hold(&mut self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-
-    async fn stop_daemon(&mut self, crash: bool) -> Result<(), RunError> {
+    async fn stop_daemon(&mut self, crash: bool) -> Result<(), String> {
         self.lab()
             .stop(if crash {
                 StopMode::Crash
             } else {
                 StopMode::Graceful
             })
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
         self.observer.wait_down(Duration::from_secs(5)).await;
         Ok(())
     }
 
-    async fn start_daemon(&mut self) -> Result<Option<String>, RunError> {
-        self.lab().start().await?;
+    async fn start_daemon(&mut self) -> Result<Option<String>, String> {
+        if let Err(e) = self.lab().start().await {
+            // A dockerd that exited before it answered (killed from outside, or failing by
+            // itself) is a daemon lost under the run, as much as one that dies later.
+            if let halab_lab::LabError::DockerdNotReady { pid, .. } = &e
+                && self.lab().dockerd().is_none()
+            {
+                self.recorder.harness(Happening::Daemon {
+                    action: DaemonAction::Lost { pid: Some(*pid) },
+                });
+            }
+            return Err(e.to_string());
+        }
         self.observer.daemon_is_back();
         if !self.observer.wait_live(Duration::from_secs(30)).await {
             return Ok(Some(
@@ -356,28 +411,34 @@ impl Runtime for DockerRuntime<'_> {
         Ok(None)
     }
 
-    async fn container_call(&mut self, call: ContainerCall) -> Result<(), RunError> {
+    async fn container_call(&mut self, call: ContainerCall) -> Result<(), String> {
         let (docker, container) = (self.docker, self.container);
-        match call {
-            ContainerCall::Kill { signal } => containers::kill(docker, container, signal).await?,
-            ContainerCall::Stop => containers::stop(docker, container, self.stop_timeout).await?,
-            ContainerCall::Start => containers::start(docker, container).await?,
+        let done = match call {
+            ContainerCall::Kill { signal } => containers::kill(docker, container, signal).await,
+            ContainerCall::Stop => containers::stop(docker, container, self.stop_timeout).await,
+            ContainerCall::Start => containers::start(docker, container).await,
             ContainerCall::HostSignal { signal } => {
-                containers::signal_from_host(docker, container, signal).await?
+                containers::signal_from_host(docker, container, signal).await
             }
-        }
-        Ok(())
+        };
+        done.map_err(|e| error_chain(&e))
     }
 
     /// Stops the service through the API, then reads the counter once more. `sh` as PID 1
     /// ignores SIGTERM, so a start just before the stop still gets the full stop timeout to
-    /// write its increment.
-    async fn finish(&mut self) -> Result<Option<i64>, RunError> {
+    /// write its increment. With the daemon gone there is nothing to stop or ask.
+    async fn finish(&mut self) -> Option<i64> {
         let container = self.container;
+        if self.recorder.with(daemon_lost) {
+            self.counter.read_into(self.recorder);
+            return None;
+        }
         let running =
             self.recorder.with(|h| last_action(h, container)) == Some(ContainerAction::Start);
         if running {
-            containers::stop(self.docker, container, 1).await?;
+            if let Err(e) = containers::stop(self.docker, container, 1).await {
+                tracing::warn!(error = %e, "could not stop the service at the end of the run");
+            }
             self.recorder
                 .wait_until(Duration::from_secs(10), |h| {
                     matches!(
@@ -392,7 +453,7 @@ impl Runtime for DockerRuntime<'_> {
             .ok()
             .and_then(|c| c.restart_count);
         self.counter.read_into(self.recorder);
-        Ok(restart_count)
+        restart_count
     }
 
     fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> T {
@@ -407,13 +468,102 @@ fn last_action(history: &History, container: &str) -> Option<ContainerAction> {
         .map(|(_, a)| a.clone())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// An error and its causes on one line: what a phase reports when an operation fails.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Watches for the daemon going away without the harness asking, and records it: for a lab,
+/// the exit of its dockerd process (seen through a pidfd, at once, with its pid); for another
+/// daemon, the end of its events stream. An exit the harness asked for (its last daemon
+/// action is a stop request, or the stop) is not a loss. When a lost daemon answers again (the
+/// observer follows it once more) without the harness having started it, that is recorded as
+/// the daemon being ready again.
+fn watch_daemon(
+    recorder: Recorder,
+    lab: Option<Lab>,
+    mut link: tokio::sync::watch::Receiver<Link>,
+) -> tokio::task::JoinHandle<()> {
+    let planned = |h: &History| {
+        matches!(
+            h.last_daemon_action(),
+            Some((
+                _,
+                DaemonAction::StopRequested { .. } | DaemonAction::Stopped
+            ))
+        )
+    };
+    tokio::spawn(async move {
+        loop {
+            if link.wait_for(|l| *l == Link::Live).await.is_err() {
+                return;
+            }
+            if recorder.with(daemon_lost) {
+                recorder.harness(Happening::Daemon {
+                    action: DaemonAction::Ready,
+                });
+            }
+            let pid = match &lab {
+                Some(lab) => match lab.dockerd() {
+                    Some(dockerd) => {
+                        if let Err(e) = dockerd.exited().await {
+                            tracing::warn!(error = %e, "cannot watch the lab's dockerd");
+                            return;
+                        }
+                        Some(dockerd.pid)
+                    }
+                    // Followed, yet no dockerd: it is exiting right now. Look again shortly.
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                None => {
+                    if link.wait_for(|l| *l == Link::Down).await.is_err() {
+                        return;
+                    }
+                    None
+                }
+            };
+            if !recorder.with(planned) {
+                tracing::warn!(?pid, "the daemon went away without halab stopping it");
+                recorder.harness(Happening::Daemon {
+                    action: DaemonAction::Lost { pid },
+                });
+            }
+            // Wait for the observer to notice, so the next round waits for the daemon's return.
+            if link.wait_for(|l| *l == Link::Down).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal closing): each ends the run the same
+/// way, with everything it made removed.
 async fn interrupted() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        // Without handlers the default actions stay: the run cannot tidy up, but it still runs.
+        tracing::warn!("could not install the SIGTERM and SIGHUP handlers");
+        return std::future::pending().await;
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = hup.recv() => {}
     }
 }
 

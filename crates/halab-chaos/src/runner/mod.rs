@@ -88,6 +88,18 @@ pub enum RunError {
         "the service container {container} was started but no `start` event arrived within {waited_secs} s"
     )]
     NeverStarted { container: String, waited_secs: u64 },
+    #[error(
+        "scenario `{scenario}` asks the simulator for more than it simulates in one run: it stopped at \
+         {limit} history entries, {virtual_secs} s of virtual time in (a service restarting without end \
+         for a long wait, say); shorten its waits or its `until_starts`"
+    )]
+    SimulationTooLong {
+        scenario: String,
+        limit: usize,
+        virtual_secs: i64,
+    },
+    #[error("the run's work directory {path} exists already: halab never takes over a directory it did not just make", path = .path.display())]
+    WorkDirTaken { path: PathBuf },
     #[error("interrupted: everything the run created has been removed")]
     Interrupted,
 }
@@ -115,6 +127,10 @@ pub async fn run(
 
 /// What the phase engine needs of a runtime. Times are the runtime's own: the host clock for a
 /// real daemon, virtual time for the simulator.
+///
+/// An operation that cannot be done (the daemon refuses a call, or is not there) is not an
+/// error of the run: it returns `Err(why)`, the phase records it as its problem, and the run
+/// goes on to a report. Only what stops a run from starting at all is a [`RunError`].
 pub(crate) trait Runtime {
     fn now(&self) -> Nanos;
     /// Records something the harness did or saw, now.
@@ -123,20 +139,40 @@ pub(crate) trait Runtime {
     fn read_counter(&mut self);
     /// Waits (in the runtime's time) until `done` holds for the history, at most `timeout`.
     async fn wait_for(&mut self, timeout: Duration, done: impl FnMut(&History) -> bool) -> bool;
-    /// Lets `duration` pass.
-    async fn hold(&mut self, duration: Duration);
     /// Stops (SIGTERM) or kills (SIGKILL) the daemon; returns when its process has exited.
-    async fn stop_daemon(&mut self, crash: bool) -> Result<(), RunError>;
+    async fn stop_daemon(&mut self, crash: bool) -> Result<(), String>;
     /// Starts the daemon; returns when it answers. `Ok(Some(problem))` when it answers but the
     /// run cannot follow it (the events stream did not come back).
-    async fn start_daemon(&mut self) -> Result<Option<String>, RunError>;
+    async fn start_daemon(&mut self) -> Result<Option<String>, String>;
     /// Does something to the service container; returns when the daemon has done it (a stop
     /// has ended).
-    async fn container_call(&mut self, call: ContainerCall) -> Result<(), RunError>;
-    /// Stops the service through the API so the count is final; returns its `RestartCount`.
-    async fn finish(&mut self) -> Result<Option<i64>, RunError>;
+    async fn container_call(&mut self, call: ContainerCall) -> Result<(), String>;
+    /// Stops the service through the API so the count is final (unless the daemon is gone);
+    /// returns its `RestartCount` if the daemon still says.
+    async fn finish(&mut self) -> Option<i64>;
     /// Reads the history as it stands.
     fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> T;
+}
+
+/// The daemon is gone and the run did not plan it: the last thing known of it is a loss. Waits
+/// end at once then, so that a run whose lab was killed under it says so instead of waiting out
+/// its timeouts.
+pub(crate) fn daemon_lost(history: &History) -> bool {
+    matches!(
+        history.last_daemon_action(),
+        Some((_, DaemonAction::Lost { .. }))
+    )
+}
+
+/// Seconds as a `Duration`, for values the scenario parser has bounded (see
+/// [`crate::scenario::limits::MAX_SECONDS`]); anything else is clamped rather than a panic.
+fn secs(value: f64) -> Duration {
+    let max = crate::scenario::limits::MAX_SECONDS;
+    Duration::from_secs_f64(if value.is_finite() {
+        value.clamp(0.0, max)
+    } else {
+        max
+    })
 }
 
 /// What a phase does to the service container.
@@ -164,7 +200,7 @@ pub(crate) async fn play<R: Runtime>(
     container: &str,
     skip_daemon_phases: bool,
     view: &mut dyn View,
-) -> Result<Vec<PhaseReport>, RunError> {
+) -> Vec<PhaseReport> {
     let mut reports = Vec::new();
     for (i, phase) in scenario.phases.iter().enumerate() {
         let skipped = skip_daemon_phases && phase.action.touches_daemon();
@@ -183,7 +219,7 @@ pub(crate) async fn play<R: Runtime>(
         rt.record(Happening::Phase {
             name: phase.name.clone(),
         });
-        let problem = play_phase(rt, phase, container, scenario.service.counter_initial).await?;
+        let problem = play_phase(rt, phase, container, scenario.service.counter_initial).await;
         if let Some(problem) = &problem {
             view.note(&format!("phase {}: {problem}", phase.name));
         }
@@ -195,72 +231,85 @@ pub(crate) async fn play<R: Runtime>(
             problem,
         });
     }
-    Ok(reports)
+    reports
 }
 
-/// One phase. `Ok(Some(problem))` is a phase that did not get what it waited for.
+/// One phase. `Some(problem)` is a phase that did not get what it waited for, or whose action
+/// could not be done.
 async fn play_phase<R: Runtime>(
     rt: &mut R,
     phase: &Phase,
     container: &str,
     counter_initial: u64,
-) -> Result<Option<String>, RunError> {
+) -> Option<String> {
     let starts_before = rt.with_history(|h| count_starts(h, container));
     let mut problem = None;
-    match phase.action {
-        PhaseAction::Watch => {}
+    let done = match phase.action {
+        PhaseAction::Watch => Ok(()),
         PhaseAction::DaemonStop | PhaseAction::DaemonCrash => {
             let crash = phase.action == PhaseAction::DaemonCrash;
             // Let every start so far write its increment first (see SETTLE).
             rt.wait_for(SETTLE, |h| {
-                h.counter_readings().last().is_some_and(|(_, v)| {
-                    v.saturating_sub(counter_initial) >= count_starts(h, container)
-                })
+                daemon_lost(h)
+                    || h.counter_readings().last().is_some_and(|(_, v)| {
+                        v.saturating_sub(counter_initial) >= count_starts(h, container)
+                    })
             })
             .await;
             rt.record(Happening::Daemon {
                 action: DaemonAction::StopRequested { crash },
             });
-            rt.stop_daemon(crash).await?;
-            rt.record(Happening::Daemon {
-                action: DaemonAction::Stopped,
-            });
+            let stopped = rt.stop_daemon(crash).await;
+            if stopped.is_ok() {
+                rt.record(Happening::Daemon {
+                    action: DaemonAction::Stopped,
+                });
+            }
             rt.read_counter();
+            stopped.map_err(|e| format!("stopping the daemon: {e}"))
         }
         PhaseAction::DockerKill => {
             rt.container_call(ContainerCall::Kill {
                 signal: phase.signal,
             })
-            .await?
+            .await
         }
-        PhaseAction::DockerStop => rt.container_call(ContainerCall::Stop).await?,
-        PhaseAction::DockerStart => rt.container_call(ContainerCall::Start).await?,
+        PhaseAction::DockerStop => rt.container_call(ContainerCall::Stop).await,
+        PhaseAction::DockerStart => rt.container_call(ContainerCall::Start).await,
         PhaseAction::HostKill => {
             rt.container_call(ContainerCall::HostSignal {
                 signal: phase.signal,
             })
-            .await?
+            .await
         }
         PhaseAction::DaemonStart => {
             rt.read_counter();
             rt.record(Happening::Daemon {
                 action: DaemonAction::StartRequested,
             });
-            problem = rt.start_daemon().await?;
-            rt.record(Happening::Daemon {
-                action: DaemonAction::Ready,
-            });
+            match rt.start_daemon().await {
+                Ok(answered_but) => {
+                    rt.record(Happening::Daemon {
+                        action: DaemonAction::Ready,
+                    });
+                    problem = answered_but;
+                    Ok(())
+                }
+                Err(e) => Err(format!("starting the daemon: {e}")),
+            }
         }
+    };
+    if let Err(e) = done {
+        problem = Some(e);
     }
     if let (Some(wanted), None) = (phase.until_starts, &problem) {
-        let timeout = Duration::from_secs_f64(phase.timeout_secs);
         let reached = rt
-            .wait_for(timeout, |h| {
-                count_starts(h, container) >= starts_before + wanted
+            .wait_for(secs(phase.timeout_secs), |h| {
+                daemon_lost(h) || count_starts(h, container) >= starts_before + wanted
             })
             .await;
-        if !reached {
-            let seen = rt.with_history(|h| count_starts(h, container)) - starts_before;
+        let seen = rt.with_history(|h| count_starts(h, container)) - starts_before;
+        if !reached || seen < wanted {
             problem = Some(format!(
                 "waited {:.0} s for {wanted} starts, saw {seen}",
                 phase.timeout_secs
@@ -268,9 +317,16 @@ async fn play_phase<R: Runtime>(
         }
     }
     if phase.hold_secs > 0.0 {
-        rt.hold(Duration::from_secs_f64(phase.hold_secs)).await;
+        rt.wait_for(secs(phase.hold_secs), daemon_lost).await;
     }
-    Ok(problem)
+    if rt.with_history(daemon_lost) {
+        let lost = "the daemon was lost under the run (halab did not stop it)";
+        problem = Some(match problem {
+            Some(p) => format!("{p}; {lost}"),
+            None => lost.to_owned(),
+        });
+    }
+    problem
 }
 
 /// Judges a finished run: checks, verdict, counts and timings, into the report.
@@ -294,11 +350,10 @@ pub(crate) fn judge(
         .filter_map(|p| Some(format!("{}: {}", p.name, p.problem.as_ref()?)))
         .collect();
     results.push(checks::phases_completed(&problems));
-    let verdict = if results.iter().any(|r| r.verdict == Verdict::Fail) {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    };
+    if let Some(lost) = checks::daemon_not_lost(&subject, &mut results) {
+        results.push(lost);
+    }
+    let verdict = Verdict::of(&results);
     let first_daemon_phase = scenario
         .phases
         .iter()
@@ -322,7 +377,7 @@ pub(crate) fn judge(
 }
 
 pub(crate) fn count_starts(history: &History, container: &str) -> u64 {
-    history.starts(container).count() as u64
+    history.start_count(container) as u64
 }
 
 /// A run id: UTC time to the second, then 4 random hex digits (`20261126-174859-a3f1`). Short

@@ -11,6 +11,7 @@ use halab_model::{
 
 use super::{ContainerCall, RunError, Runtime, judge, play};
 use crate::report::{Report, TargetInfo};
+use crate::scenario::limits::MAX_SIM_ENTRIES;
 use crate::scenario::{OnStopSignal, Scenario};
 use crate::view::View;
 
@@ -47,6 +48,7 @@ pub(super) async fn run(
     let config = SimConfig {
         model,
         service: ServiceBehaviour {
+            // Bounded by the parser (a day at most), so the cast cannot saturate.
             runs_for: Nanos((sim.runs_for_secs * 1e9) as i64),
             exit_code: sim.exit_code,
             increments: 1,
@@ -60,13 +62,21 @@ pub(super) async fn run(
     let mut rt = SimRuntime {
         sim: Simulator::new(config, &container, EPOCH, scenario.service.counter_initial),
     };
+    rt.sim.limit_entries(MAX_SIM_ENTRIES);
     view.note(&format!(
         "simulating engine 20.10 in virtual time, seed {seed}"
     ));
     rt.read_counter();
     rt.sim.input(Input::Api(ApiCall::Start));
-    let phases = play(&mut rt, scenario, &container, false, view).await?;
-    let restart_count = rt.finish().await?;
+    let phases = play(&mut rt, scenario, &container, false, view).await;
+    let restart_count = rt.finish().await;
+    if rt.sim.over_limit() {
+        return Err(RunError::SimulationTooLong {
+            scenario: scenario.name.clone(),
+            limit: MAX_SIM_ENTRIES,
+            virtual_secs: rt.sim.now().millis_since(EPOCH) / 1000,
+        });
+    }
     let target = TargetInfo {
         kind: "sim",
         name: format!(
@@ -94,7 +104,7 @@ struct SimRuntime {
 
 impl SimRuntime {
     fn after(&self, duration: Duration) -> Nanos {
-        Nanos(self.sim.now().0 + duration.as_nanos() as i64)
+        self.sim.now().plus(duration)
     }
 }
 
@@ -121,12 +131,7 @@ impl Runtime for SimRuntime {
         self.sim.run_until(limit, |s| done(s.history()))
     }
 
-    async fn hold(&mut self, duration: Duration) {
-        let limit = self.after(duration);
-        self.sim.run_until(limit, |_| false);
-    }
-
-    async fn stop_daemon(&mut self, crash: bool) -> Result<(), RunError> {
+    async fn stop_daemon(&mut self, crash: bool) -> Result<(), String> {
         self.sim.input(Input::Daemon(if crash {
             DaemonInput::Crash
         } else {
@@ -138,15 +143,15 @@ impl Runtime for SimRuntime {
         Ok(())
     }
 
-    async fn start_daemon(&mut self) -> Result<Option<String>, RunError> {
+    async fn start_daemon(&mut self) -> Result<Option<String>, String> {
         let latency = self.sim.draw(self.sim.latencies().daemon_start);
-        let limit = Nanos(self.sim.now().0 + latency.0);
+        let limit = self.sim.now().plus_nanos(latency.0);
         self.sim.run_until(limit, |_| false);
         self.sim.input(Input::Daemon(DaemonInput::Start));
         Ok(None)
     }
 
-    async fn container_call(&mut self, call: ContainerCall) -> Result<(), RunError> {
+    async fn container_call(&mut self, call: ContainerCall) -> Result<(), String> {
         let input = match call {
             ContainerCall::Kill { signal } => Input::Api(ApiCall::Kill { signal }),
             ContainerCall::Stop => Input::Api(ApiCall::Stop { timeout_s: None }),
@@ -162,7 +167,7 @@ impl Runtime for SimRuntime {
         Ok(())
     }
 
-    async fn finish(&mut self) -> Result<Option<i64>, RunError> {
+    async fn finish(&mut self) -> Option<i64> {
         if self.sim.state().status == Status::Running {
             self.sim
                 .input(Input::Api(ApiCall::Stop { timeout_s: Some(1) }));
@@ -171,7 +176,7 @@ impl Runtime for SimRuntime {
                 .run_until(limit, |s| s.state().status != Status::Running);
         }
         self.read_counter();
-        Ok(Some(i64::from(self.sim.state().restart_count)))
+        Some(i64::from(self.sim.state().restart_count))
     }
 
     fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> T {

@@ -1,0 +1,210 @@
+//! The range of every number and the shape of every name a scenario takes, in one place. The
+//! parser enforces them (an out-of-range value is a located error, exit status 2), `halab
+//! scenario limits` prints them, and the book's format reference is that output.
+//!
+//! Why bounds at all: a scenario file is shared like a CI config, so every value in it is
+//! hostile until checked. Unbounded durations overflow virtual time or `Duration`, unbounded
+//! counts let the simulator run (and remember) for ever, and an unbounded file or parameter
+//! exhausts memory. Each bound is far above anything a run on a real daemon can use.
+
+use std::fmt::Write as _;
+
+/// Seconds any wait, hold, timeout or simulated run time may be: a day.
+pub const MAX_SECONDS: f64 = 86_400.0;
+/// Starts a phase may wait for.
+pub const UNTIL_STARTS: (u64, u64) = (1, 10_000);
+/// `docker stop`'s grace period, in seconds.
+pub const STOP_TIMEOUT_SECS: (i64, i64) = (0, 3_600);
+/// `on-failure:N`; 0 means no maximum, as in Docker.
+pub const MAX_ON_FAILURE_RETRIES: u32 = 1_000_000;
+/// A process's exit status.
+pub const EXIT_CODE: (i64, i64) = (0, 255);
+/// The counter's value before the service first runs.
+pub const MAX_COUNTER_INITIAL: u64 = 1_000_000_000_000;
+/// Event counts a check may ask for.
+pub const MAX_EVENT_COUNT: u64 = 100_000;
+/// The back-off's first step, in milliseconds (Docker's is 100).
+pub const BACKOFF_FIRST_MS: (i64, i64) = (1, 60_000);
+/// How late a restart may be for the back-off check, in milliseconds.
+pub const BACKOFF_TOLERANCE_MS: (i64, i64) = (0, 600_000);
+/// Phases in one scenario.
+pub const PHASES: (usize, usize) = (1, 1_000);
+/// Characters in a scenario's name, a phase's name or a parameter's name.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Characters in a summary or a parameter's help.
+pub const MAX_SUMMARY_CHARS: usize = 200;
+/// Bytes of a service's script, with its parameters applied.
+pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
+/// Bytes of a value given with `--set`.
+pub const MAX_SET_VALUE_BYTES: usize = 4 * 1024;
+/// Bytes of a scenario file.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Bytes of the counter directory's path in the container.
+pub const MAX_CONTAINER_PATH_BYTES: usize = 1024;
+/// Bytes of the counter file's name (a file name's limit on Linux).
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+/// Where nothing may be mounted: the container's own root and its kernel filesystems (runc
+/// refuses a bind mount over `/proc`; over `/sys` or `/dev` the container would not work).
+pub const RESERVED_CONTAINER_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
+/// History entries one simulated run may make before the simulator stops it: a scenario whose
+/// service restarts without end would otherwise run (and remember) until memory ran out.
+pub const MAX_SIM_ENTRIES: usize = 1_000_000;
+
+/// Thousands separated by a thin space, as the book writes numbers.
+fn n(value: impl Into<f64>) -> String {
+    let value: f64 = value.into();
+    let digits = format!("{}", value.trunc() as i64);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 && c != '-' {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every limit as a Markdown table: field, what is allowed, why.
+pub fn reference_table() -> String {
+    let secs = format!("0 to {} s", n(MAX_SECONDS));
+    let rows: Vec<(&str, String, &str)> = vec![
+        (
+            "the file",
+            format!(
+                "a regular file of at most {} bytes",
+                n(MAX_FILE_BYTES as f64)
+            ),
+            "not a FIFO or a device: reading one would hang or never end",
+        ),
+        (
+            "`name`, `phases[].name`, parameter names",
+            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+            "printed to terminals; phase names must also be unique",
+        ),
+        (
+            "`summary`, parameter `help`",
+            format!("at most {MAX_SUMMARY_CHARS} characters, no control characters"),
+            "printed to terminals",
+        ),
+        (
+            "`--set NAME=VALUE`",
+            format!("a value of at most {} bytes", n(MAX_SET_VALUE_BYTES as f64)),
+            "then checked like the field it lands in",
+        ),
+        (
+            "`phases`",
+            format!("{} to {} phases", PHASES.0, n(PHASES.1 as f64)),
+            "a scenario with no phase checks nothing",
+        ),
+        ("`phases[].timeout`, `phases[].hold`", secs.clone(), "a day"),
+        (
+            "`phases[].until_starts`",
+            format!("{} to {}", UNTIL_STARTS.0, n(UNTIL_STARTS.1 as f64)),
+            "0 would wait for nothing",
+        ),
+        (
+            "`phases[].signal`",
+            "1 to 64, or a name".into(),
+            "Linux signal numbers",
+        ),
+        (
+            "`service.restart`",
+            format!(
+                "`on-failure:N` with N from 0 to {}",
+                n(MAX_ON_FAILURE_RETRIES)
+            ),
+            "0 means no maximum, as in Docker",
+        ),
+        (
+            "`service.stop_timeout`",
+            format!(
+                "{} to {} s",
+                STOP_TIMEOUT_SECS.0,
+                n(STOP_TIMEOUT_SECS.1 as f64)
+            ),
+            "an hour",
+        ),
+        (
+            "`service.script`",
+            format!(
+                "at most {} bytes, parameters applied",
+                n(MAX_SCRIPT_BYTES as f64)
+            ),
+            "passed to the container as an argument",
+        ),
+        ("`service.sim.runs_for`", secs.clone(), "a day"),
+        (
+            "`service.sim.exit_code`",
+            format!("{} to {}", EXIT_CODE.0, EXIT_CODE.1),
+            "an exit status",
+        ),
+        (
+            "`service.counter.dir`",
+            format!(
+                "an absolute path in the container, at most {} bytes, without `:`, `.` or `..`; not `/`, not under {}",
+                n(MAX_CONTAINER_PATH_BYTES as f64),
+                RESERVED_CONTAINER_DIRS.join(", ")
+            ),
+            "the bind mount's target: Docker would refuse the rest, seconds into the run",
+        ),
+        (
+            "`service.counter.file`",
+            format!("a file name (no `/`, not `.` or `..`), 1 to {MAX_FILE_NAME_BYTES} bytes"),
+            "created inside the run's own directory, never outside it",
+        ),
+        (
+            "`service.counter.initial`",
+            format!("0 to {}", n(MAX_COUNTER_INITIAL as f64)),
+            "the service's shell counts in 64 bits",
+        ),
+        (
+            "`checks.min_restarts.count`, `checks.in_phase[].at_least` / `at_most`",
+            format!("0 to {}", n(MAX_EVENT_COUNT as f64)),
+            "`at_least` at most `at_most`",
+        ),
+        ("`checks.running_after_daemon_start.within`", secs, "a day"),
+        (
+            "`checks.backoff.first_ms`",
+            format!(
+                "{} to {} ms",
+                BACKOFF_FIRST_MS.0,
+                n(BACKOFF_FIRST_MS.1 as f64)
+            ),
+            "Docker's first step is 100 ms, its cap 60 s",
+        ),
+        (
+            "`checks.backoff.tolerance_ms`",
+            format!(
+                "{} to {} ms",
+                BACKOFF_TOLERANCE_MS.0,
+                n(BACKOFF_TOLERANCE_MS.1 as f64)
+            ),
+            "ten minutes",
+        ),
+        (
+            "a simulated run (`--runtime sim`)",
+            format!("at most {} history entries", n(MAX_SIM_ENTRIES as f64)),
+            "past it the run stops with an error instead of filling memory",
+        ),
+    ];
+    let mut out = String::from("| what | allowed | why |\n|---|---|---|\n");
+    for (what, allowed, why) in rows {
+        let _ = writeln!(out, "| {what} | {allowed} | {why} |");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(n(86_400.0), "86\u{202f}400");
+        assert_eq!(n(255), "255");
+        assert_eq!(
+            n(1_000_000_000_000_f64),
+            "1\u{202f}000\u{202f}000\u{202f}000\u{202f}000"
+        );
+    }
+}
