@@ -21,15 +21,16 @@ scenarios:
 # Everything CI runs: format, lints, every test (real daemons), the fuzz harness, then proof
 # that nothing is left.
 test: lint book-test
+    just halab-leftovers > target/leftovers-before.txt
     cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)'
     just fuzz-ci
     cargo test --workspace --doc --quiet
-    just check-clean
+    just check-clean target/leftovers-before.txt
 
 # The fuzz harness (parser, --set values, simulator) for a fixed number of executions, as CI
 # runs it; it prints how many ran.
 fuzz-ci:
-    FUZZ_CASES=8000 cargo nextest run -p halab-chaos --test fuzz --success-output immediate
+    FUZZ_CASES=8000 cargo nextest run --workspace -E 'binary(fuzz)' --success-output immediate
 
 # The fuzz harness for longer, optimised, e.g. `just fuzz 200000`.
 fuzz CASES="100000":
@@ -40,23 +41,37 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-# Fail if any container, namespace or lab daemon made by halab is still on the machine.
-check-clean:
+# One line per thing halab made that is still on the machine: labelled containers, halab
+# namespaces, lab daemons, run directories.
+halab-leftovers:
     #!/usr/bin/env bash
     set -euo pipefail
-    left=$(docker ps -aq --filter label=halab.run)
-    ns=$(ip netns list | grep -o '^halab-[^ ]*' || true)
-    dockerds=$(pgrep -af 'dockerd .*halab' || true)
-    runs=$(ls -d "${TMPDIR:-/tmp}"/halab-*/run.json 2>/dev/null || true)
-    if [ -n "$left$ns$dockerds$runs" ]; then
+    docker ps -aq --filter label=halab.run | sed 's/^/container /'
+    ip netns list | grep -o '^halab-[^ ]*' | sed 's/^/namespace /' || true
+    pgrep -f 'dockerd .*halab' | sed 's/^/lab-daemon-pid /' || true
+    ls -d "${TMPDIR:-/tmp}"/halab-*/run.json 2>/dev/null | sed 's/^/run-directory /' || true
+
+# Fail if anything halab made is still on the machine. With BEFORE (a `halab-leftovers` listing
+# taken before the tests), what was already there is named but not held against this run: the
+# tests must not have made it, and `halab gc` is what removes it.
+check-clean BEFORE="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    now=$(just halab-leftovers)
+    before=""
+    [ -z "{{BEFORE}}" ] || before=$(cat "{{BEFORE}}")
+    old=$(comm -12 <(sort <<<"$now") <(sort <<<"$before") | sed '/^$/d')
+    new=$(comm -23 <(sort <<<"$now") <(sort <<<"$before") | sed '/^$/d')
+    if [ -n "$old" ]; then
+        echo "check-clean: already on the machine before the tests (not theirs; \`halab gc\` removes it):"
+        echo "$old"
+    fi
+    if [ -n "$new" ]; then
         echo "check-clean: halab left things behind:"
-        [ -z "$left" ] || docker ps -a --filter label=halab.run
-        [ -z "$ns" ] || echo "namespaces: $ns"
-        [ -z "$dockerds" ] || echo "lab daemons: $dockerds"
-        [ -z "$runs" ] || echo "run directories: $runs"
+        echo "$new"
         exit 1
     fi
-    echo "check-clean: no labelled container, no halab namespace, no lab daemon, no run directory left"
+    echo "check-clean: the tests left no labelled container, no halab namespace, no lab daemon, no run directory"
 
 # Throughput of the model and the simulator, with the machine it ran on.
 bench:

@@ -48,9 +48,56 @@ fn a_bad_field_value_names_the_field() {
         &out,
         &[
             "policy.toml:",
-            "field `service.restart`",
+            "field `services.critical.restart`",
             "`alwayz` is not a restart policy",
         ],
+    );
+}
+
+/// A file in halab's first format (one `[service]`, phases doing `"watch"`) is told what
+/// changed, at the line of its old table, before anything runs.
+#[test]
+fn a_file_in_the_old_format_is_told_what_changed() {
+    let state = StateDir::new();
+    let path = state.0.join("old.toml");
+    std::fs::write(
+        &path,
+        "name = \"old\"\nsummary = \"the first format\"\n\n[service]\nrestart = \"always\"\nscript = \"sleep 1\"\n\n[[phases]]\nname = \"watch\"\ndo = \"watch\"\nhold = 3\n",
+    )
+    .unwrap();
+    let out = run(halab(&state, &["scenario", "run", path.to_str().unwrap()]));
+    assert_refused(
+        &out,
+        &[
+            &format!("{}:4:1:", path.display()),
+            "first scenario format",
+            "[services.NAME]",
+            "Scenario files",
+        ],
+    );
+    assert!(state.labs().is_empty());
+}
+
+/// Two phases with one name: refused at the second, with its line and column.
+#[test]
+fn a_duplicate_phase_name_is_refused_where_it_is() {
+    let state = StateDir::new();
+    let seed = std::fs::read_to_string(scenarios_dir().join("restart-always.toml")).unwrap();
+    let text = seed.replace("name = \"daemon-up\"", "name = \"daemon-down\"");
+    assert_ne!(text, seed);
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("name = \"daemon-down\""))
+        .nth(1)
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    let path = state.0.join("twice.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = run(halab(&state, &["scenario", "run", path.to_str().unwrap()]));
+    assert_refused(
+        &out,
+        &[&format!("{}:{line}:", path.display()), "daemon-down"],
     );
 }
 
@@ -149,7 +196,7 @@ fn a_value_out_of_range_from_a_flag_names_the_flag() {
         &out,
         &[
             "restart-always.toml:",
-            "field `service.sim.runs_for`",
+            "field `services.critical.program.runs[0].after`",
             "given as --set sleep=8000000000",
         ],
     );

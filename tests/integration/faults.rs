@@ -69,7 +69,7 @@ fn assert_loss_reported(out: &Outcome, pid: u32, state: &StateDir) -> Value {
         [Some(u64::from(pid))],
         "the history records the loss of dockerd {pid}"
     );
-    let check = check(&report, "daemon-not-lost");
+    let check = check(&report, "daemon", "daemon-not-lost");
     assert_eq!(check["verdict"], "unknown", "{check}");
     assert!(
         check["detail"]
@@ -92,13 +92,16 @@ fn scenario_file(state: &StateDir, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// Runs `halab scenario run ARGS --json`, kills the lab's dockerd once stderr shows `marker`,
+/// Runs `halab scenario run ARGS --json`, kills the lab's dockerd once stderr has shown each of
+/// `markers` in turn,
 /// and checks the report the run still gives (see [`assert_loss_reported`]); the run must end
 /// within a minute of the kill, however long its phases would have waited.
-fn killed_at(state: &StateDir, args: &[&str], marker: &str) -> Value {
+fn killed_at(state: &StateDir, args: &[&str], markers: &[&str]) -> Value {
     let args = [&["scenario", "run"][..], args, &["--json"]].concat();
     let mut live = Live::spawn(halab(state, &args));
-    live.wait_for(marker, Duration::from_secs(180));
+    for marker in markers {
+        live.wait_for(marker, Duration::from_secs(180));
+    }
     let pid = kill_lab_dockerd(state);
     let killed_at = Instant::now();
     let out = live.finish(Duration::from_secs(120));
@@ -132,10 +135,10 @@ fn killed_during_a_watch() {
         "--set",
         "restarts=200",
     ];
-    let report = killed_at(&state, &args, "service start");
+    let report = killed_at(&state, &args, &["critical start"]);
     assert!(problem(&report, 0).contains("lost"), "{}", report["phases"]);
     assert!(
-        problem(&report, 1).contains("stopping the daemon"),
+        problem(&report, 1).contains("daemon-stop"),
         "{}",
         report["phases"]
     );
@@ -156,14 +159,14 @@ fn killed_before_an_api_call() {
     let seed = std::fs::read_to_string(scenarios_dir().join("kill-vs-crash.toml")).unwrap();
     let head = &seed[..seed.find("[[phases]]").unwrap()];
     let text = format!(
-        "{head}[[phases]]\nname = \"running\"\ndo = \"watch\"\nhold = 4\n\n\
-         [[phases]]\nname = \"docker-kill\"\ndo = \"docker-kill\"\nhold = 1\n"
+        "{head}[[phases]]\nname = \"running\"\ndo = [{{ op = \"wait\", for = 4 }}]\n\n\
+         [[phases]]\nname = \"docker-kill\"\ndo = [\"docker-kill\", {{ op = \"wait\", for = 1 }}]\n"
     );
     let file = scenario_file(&state, "api.toml", &text);
-    let report = killed_at(&state, &[&file], "phase 1/2: running");
+    let report = killed_at(&state, &[&file], &["phase 1/2: running"]);
     let problem = problem(&report, 1);
     assert!(
-        problem.contains("killing container") || problem.contains("lost"),
+        problem.contains("docker kill") || problem.contains("lost"),
         "{}",
         report["phases"]
     );
@@ -175,9 +178,9 @@ fn killed_before_an_api_call() {
 fn killed_while_the_run_starts_the_daemon() {
     require_root();
     let state = StateDir::new();
-    let report = killed_at(&state, &["daemon-crash"], "daemon: starting");
+    let report = killed_at(&state, &["daemon-crash"], &["phase 3/3: daemon-back"]);
     assert!(
-        problem(&report, 2).contains("starting the daemon"),
+        problem(&report, 2).contains("daemon-start"),
         "{}",
         report["phases"]
     );
@@ -200,8 +203,12 @@ fn killed_after_the_daemon_came_back() {
         "--set",
         "down=1",
     ];
-    let report = killed_at(&state, &args, "daemon: answering");
-    assert_eq!(report["counts"]["restart_count"], Value::Null);
+    let report = killed_at(
+        &state,
+        &args,
+        &["phase 3/3: daemon-up", "daemon: answering"],
+    );
+    assert_eq!(report["services"]["critical"]["restart_count"], Value::Null);
     assert!(problem(&report, 2).contains("lost"), "{}", report["phases"]);
     let run_dir = format!("/tmp/halab-{}", report["run_id"].as_str().unwrap());
     assert!(!Path::new(&run_dir).exists());

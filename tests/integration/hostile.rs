@@ -109,9 +109,10 @@ fn trick(area: &Area, name: &str, script: &str) -> String {
     let script = script.replace("{s}", &sentinel);
     let text = format!(
         "name = \"{name}\"\n\
-         [service]\nrestart = \"no\"\nscript = {script:?}\n\
-         [service.counter]\ndir = \"/tmp\"\nfile = \"executou\"\n\
-         [[phases]]\nname = \"trick\"\ndo = \"watch\"\nhold = 3\n\
+         [services.critical]\nrestart = \"no\"\nscript = {script:?}\n\
+         program = {{ runs = [{{ exit = 0, after = 2 }}] }}\n\
+         counter = {{ dir = \"/tmp\", file = \"executou\" }}\n\
+         [[phases]]\nname = \"trick\"\ndo = [{{ op = \"wait\", for = 3 }}]\n\
          [checks]\ncounter_never_decreases = true\n"
     );
     let path = area.root.join(format!("{name}.toml"));
@@ -134,37 +135,37 @@ fn nothing_outside_the_work_directory_changes() {
             "abs.toml",
             "file = \"executou\"",
             format!("file = {victim:?}"),
-            "service.counter.file",
+            "services.critical.counter.file",
         ),
         (
             "up.toml",
             "file = \"executou\"",
             format!("file = {up_from_counter:?}"),
-            "service.counter.file",
+            "services.critical.counter.file",
         ),
         (
             "shadow.toml",
             "file = \"executou\"",
             "file = \"/etc/shadow\"".to_owned(),
-            "service.counter.file",
+            "services.critical.counter.file",
         ),
         (
             "root.toml",
             "dir = \"/tmp\"",
             "dir = \"/\"".to_owned(),
-            "service.counter.dir",
+            "services.critical.counter.dir",
         ),
         (
             "bind.toml",
             "dir = \"/tmp\"",
             "dir = \"/tmp:/etc:rw\"".to_owned(),
-            "service.counter.dir",
+            "services.critical.counter.dir",
         ),
         (
             "bind2.toml",
             "dir = \"/tmp\"",
             format!("dir = \"/tmp:{}:rw\"", area.root.join("sentinel").display()),
-            "service.counter.dir",
+            "services.critical.counter.dir",
         ),
     ];
     for (file, from, to, field) in &refused {

@@ -146,7 +146,7 @@ fn gc_spares_look_alikes_and_live_runs() {
         "restarts=100",
         "--json",
     ]));
-    live.wait_for("service start", std::time::Duration::from_secs(120));
+    live.wait_for("critical start", std::time::Duration::from_secs(120));
     let run_id = state.labs().pop().expect("the run's lab");
     // The run's own daemon, so that gc touches no other test's containers.
     let host = format!("unix://{}/labs/{run_id}/docker.sock", state.0.display());

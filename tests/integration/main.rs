@@ -4,15 +4,18 @@
 //!
 //! No test skips: without a daemon, or without root where a lab is needed, they fail and say why.
 
+#[macro_use]
+mod support;
+
 mod bad_input;
 mod book;
 mod differential;
 mod faults;
 mod hostile;
 mod lab;
+mod mutants;
 mod observe;
 mod reference;
 mod scenarios;
 mod seed;
 mod sim;
-mod support;

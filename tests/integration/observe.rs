@@ -13,15 +13,19 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use crate::support::*;
 
-fn actions(recorder: &Recorder, container: &str) -> Vec<(ContainerAction, Source)> {
+/// The node the observers here record for.
+const NODE: &str = "machine";
+
+fn actions(recorder: &Recorder, service: &str) -> Vec<(ContainerAction, Source)> {
     recorder.with(|h| {
         h.entries()
             .iter()
             .filter_map(|e| match &e.what {
                 halab_model::Happening::Container {
-                    container: c,
+                    node,
+                    service: s,
                     action,
-                } if c == container => Some((action.clone(), e.source)),
+                } if s == service && node == NODE => Some((action.clone(), e.source)),
                 _ => None,
             })
             .collect()
@@ -41,20 +45,22 @@ async fn machine_daemon_with_lab_image() -> (halab_docker::Docker, String) {
     (docker, tag)
 }
 
-/// A fixture container running `cmd` in the lab image `tag`, labelled with `run_id`; testcontainers
-/// removes it when it is dropped.
+/// A fixture container running `cmd` in the lab image `tag`, labelled with `run_id` as the
+/// service `fixture`; testcontainers removes it when it is dropped. Returns the service name.
 async fn fixture(tag: &str, run_id: &str, cmd: &[&str]) -> (ContainerAsync<GenericImage>, String) {
     let (repository, version) = tag.split_once(':').unwrap();
-    let name = format!("halab-{run_id}-fixture");
+    let service = "fixture".to_owned();
+    let name = format!("halab-{run_id}-{service}");
     let container = GenericImage::new(repository, version)
         .with_wait_for(WaitFor::Nothing)
         .with_cmd(cmd.iter().copied())
         .with_label(labels::RUN, run_id)
+        .with_label(labels::SERVICE, &service)
         .with_container_name(&name)
         .start()
         .await
         .expect("starting the fixture container");
-    (container, name)
+    (container, service)
 }
 
 /// An observer of `run_id`'s containers from now on, with the history it records.
@@ -62,6 +68,7 @@ fn observe(docker: &halab_docker::Docker, run_id: &str) -> (Recorder, Observer) 
     let recorder = Recorder::new();
     let observer = Observer::spawn(
         docker.clone(),
+        NODE,
         run_id,
         recorder.clone(),
         halab_docker::now(),
@@ -125,7 +132,7 @@ async fn a_start_the_stream_missed_is_reconciled_from_inspect() {
         "{seen:?}"
     );
 
-    let inspected = halab_docker::containers::inspect(&docker, &name)
+    let inspected = halab_docker::containers::inspect(&docker, &format!("halab-{run_id}-{name}"))
         .await
         .unwrap();
     let started_at =

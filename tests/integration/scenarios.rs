@@ -4,7 +4,7 @@
 use crate::support::*;
 
 /// The scenarios, each with the `--set` values that keep CI fast (the same in both runtimes).
-const SCENARIOS: [(&str, &[&str]); 8] = [
+const SCENARIOS: [(&str, &[&str]); 11] = [
     ("restart-always", &["--set", "sleep=1"]),
     ("daemon-crash", &[]),
     ("live-restore", &[]),
@@ -13,6 +13,9 @@ const SCENARIOS: [(&str, &[&str]); 8] = [
     ("backoff", &[]),
     ("always-after-stop", &[]),
     ("unless-stopped-after-stop", &[]),
+    ("policies-under-daemon-crash", &[]),
+    ("policies-under-daemon-stop", &[]),
+    ("policies-under-live-restore", &[]),
 ];
 
 fn passes(name: &str, sets: &[&str], runtime: &str) {
@@ -30,8 +33,30 @@ fn passes(name: &str, sets: &[&str], runtime: &str) {
         "{name} on {runtime}: {}",
         report["checks"]
     );
+    judged_by_the_oracle(name, &report);
     if runtime == "docker" {
         assert!(state.labs().is_empty(), "{name} left a lab");
+    }
+}
+
+/// Every service of the run was judged by the oracle, property by property, and the final
+/// state's verdict carries its evidence: what was observed, what the model predicted, and the
+/// operation that read it.
+fn judged_by_the_oracle(name: &str, report: &serde_json::Value) {
+    let services = report["services"].as_object().expect("services");
+    assert!(!services.is_empty(), "{name}: no services");
+    for service in services.keys() {
+        for property in ["events", "final-status", "final-exit-code", "restart-count"] {
+            let c = check(report, service, property);
+            assert_eq!(c["verdict"], "pass", "{name}: {c}");
+        }
+        let evidence = &check(report, service, "final-status")["evidence"][0];
+        for part in ["observed", "predicted", "op"] {
+            assert!(
+                evidence[part]["text"].is_string(),
+                "{name}: {service}: {evidence}"
+            );
+        }
     }
 }
 
@@ -45,13 +70,7 @@ fn sets_of(name: &str) -> &'static [&'static str] {
 
 #[test]
 fn every_scenario_file_is_tested_here() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(scenarios_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .collect();
-    on_disk.sort();
+    let on_disk = scenario_stems(&scenarios_dir());
     let mut tested: Vec<String> = SCENARIOS.iter().map(|(n, _)| n.to_string()).collect();
     tested.sort();
     assert_eq!(
@@ -60,29 +79,12 @@ fn every_scenario_file_is_tested_here() {
     );
 }
 
-macro_rules! scenario_tests {
-    ($($test:ident => $name:literal),* $(,)?) => {
-        mod on_a_lab {
-            $(
-                #[test]
-                fn $test() {
-                    super::require_root();
-                    super::passes($name, super::sets_of($name), "docker");
-                }
-            )*
-        }
-        mod in_the_simulator {
-            $(
-                #[test]
-                fn $test() {
-                    super::passes($name, super::sets_of($name), "sim");
-                }
-            )*
-        }
-    };
+fn passes_in(name: &str, runtime: &str) {
+    passes(name, sets_of(name), runtime);
 }
 
-scenario_tests! {
+on_a_lab_and_in_the_simulator! {
+    passes_in;
     restart_always => "restart-always",
     daemon_crash => "daemon-crash",
     live_restore => "live-restore",
@@ -91,4 +93,7 @@ scenario_tests! {
     backoff => "backoff",
     always_after_stop => "always-after-stop",
     unless_stopped_after_stop => "unless-stopped-after-stop",
+    policies_under_daemon_crash => "policies-under-daemon-crash",
+    policies_under_daemon_stop => "policies-under-daemon-stop",
+    policies_under_live_restore => "policies-under-live-restore",
 }

@@ -25,33 +25,30 @@ fn the_seed_passes_on_a_lab_daemon_and_leaves_nothing() {
     let report = out.json();
     assert_eq!(report["verdict"], "pass", "{out}");
     assert_eq!(report["target"]["kind"], "lab");
-    let counts = &report["counts"];
+    let critical = &report["services"]["critical"];
     assert_eq!(
-        counts["counter"], counts["starts"],
-        "counter == observed starts: {counts}"
+        critical["counter"], critical["starts"],
+        "counter == observed starts: {critical}"
     );
-    assert!(
-        counts["restarts_before_daemon_phases"].as_u64().unwrap() >= 3,
-        "{counts}"
-    );
-    for name in [
-        "counter-matches-starts",
-        "counter-never-decreases",
-        "counter-frozen-while-daemon-down",
-        "restarts-happen",
-        "running-after-daemon-start",
-        "phases-completed",
+    // 3 restarts watched, then the restore's start and one more exit and restart.
+    assert!(critical["starts"].as_u64().unwrap() >= 6, "{critical}");
+    for (subject, name) in [
+        ("critical", "events"),
+        ("critical", "restart-delays"),
+        ("critical", "final-status"),
+        ("critical", "counter-matches-starts"),
+        ("critical", "counter-never-decreases"),
+        ("critical", "counter-frozen-while-daemon-down"),
+        ("critical", "running-after-daemon-start"),
+        ("daemon", "daemon-stop-time"),
+        ("daemon", "daemon-start-time"),
+        ("run", "phases-completed"),
     ] {
-        assert_eq!(
-            check(&report, name)["verdict"],
-            "pass",
-            "{name}: {}",
-            check(&report, name)
-        );
+        let c = check(&report, subject, name);
+        assert_eq!(c["verdict"], "pass", "{subject} {name}: {c}");
     }
-    let back = report["timings"]["daemon_start_to_service_running_ms"]
-        .as_i64()
-        .unwrap();
+    let back = &check(&report, "critical", "running-after-daemon-start")["facts"]["delays_ms"];
+    let back = back[0].as_i64().unwrap();
     assert!(
         (0..=15_000).contains(&back),
         "running again {back} ms after the daemon started"
@@ -94,16 +91,23 @@ fn the_seed_runs_on_the_machines_daemon_without_its_daemon_phases() {
     let report = out.json();
     assert_eq!(report["verdict"], "pass");
     assert_eq!(report["target"]["kind"], "host");
-    assert_eq!(check(&report, "counter-matches-starts")["verdict"], "pass");
-    assert_eq!(check(&report, "restarts-happen")["verdict"], "pass");
-    assert_eq!(
-        check(&report, "running-after-daemon-start")["verdict"],
-        "not-run"
-    );
-    assert_eq!(
-        check(&report, "counter-frozen-while-daemon-down")["verdict"],
-        "not-run"
-    );
+    for name in ["counter-matches-starts", "events", "restart-delays"] {
+        assert_eq!(
+            check(&report, "critical", name)["verdict"],
+            "pass",
+            "{name}"
+        );
+    }
+    for name in [
+        "running-after-daemon-start",
+        "counter-frozen-while-daemon-down",
+    ] {
+        assert_eq!(
+            check(&report, "critical", name)["verdict"],
+            "not-run",
+            "{name}"
+        );
+    }
     let run_id = report["run_id"].as_str().unwrap();
     assert!(
         labelled_containers(Some(run_id)).is_empty(),
@@ -146,7 +150,7 @@ fn a_counter_counted_twice_fails_the_verdict() {
     );
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(report["verdict"], "fail");
-    let c = check(&report, "counter-matches-starts");
+    let c = check(&report, "critical", "counter-matches-starts");
     assert_eq!(c["verdict"], "fail", "{c}");
     assert!(
         c["detail"]
@@ -166,12 +170,15 @@ fn a_counter_that_goes_down_fails_the_verdict() {
     );
     assert_eq!(out.code, 1, "{out}");
     assert_eq!(
-        check(&report, "counter-never-decreases")["verdict"],
+        check(&report, "critical", "counter-never-decreases")["verdict"],
         "fail",
         "{}",
         report["checks"]
     );
-    assert_eq!(check(&report, "counter-matches-starts")["verdict"], "fail");
+    assert_eq!(
+        check(&report, "critical", "counter-matches-starts")["verdict"],
+        "fail"
+    );
 }
 
 /// Ctrl-C, SIGTERM or SIGHUP (the terminal closing) in the middle of a lab run: exit 130 and

@@ -5,9 +5,8 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn sim_run(state: &StateDir, seed: &str) -> Value {
-    let out = run(halab(
-        state,
+fn sim_run(state: &StateDir, seed: &str, extra: &[&str]) -> Value {
+    let args = [
         &[
             "scenario",
             "run",
@@ -19,8 +18,11 @@ fn sim_run(state: &StateDir, seed: &str) -> Value {
             "--set",
             "sleep=1",
             "--json",
-        ],
-    ));
+        ][..],
+        extra,
+    ]
+    .concat();
+    let out = run(halab(state, &args));
     assert_eq!(out.code, 0, "{out}");
     out.json()
 }
@@ -35,21 +37,26 @@ fn keys(v: &Value) -> Vec<String> {
 fn the_seed_passes_in_the_simulator_with_the_checks_and_shape_of_a_real_run() {
     require_machine_daemon();
     let state = StateDir::new();
-    let sim = sim_run(&state, "0");
-    assert_eq!(sim["verdict"], "pass", "{}", sim["checks"]);
-    assert_eq!(sim["target"]["kind"], "sim");
-    assert_eq!(sim["counts"]["counter"], sim["counts"]["starts"]);
-    assert!(
-        sim["counts"]["restarts_before_daemon_phases"]
-            .as_u64()
-            .unwrap()
-            >= 3
-    );
+    let full = sim_run(&state, "0", &[]);
+    assert_eq!(full["verdict"], "pass", "{}", full["checks"]);
+    assert_eq!(full["target"]["kind"], "sim");
+    let critical = &full["services"]["critical"];
+    assert_eq!(critical["counter"], critical["starts"]);
+    assert!(critical["starts"].as_u64().unwrap() >= 6, "{critical}");
+    for (subject, name) in [
+        ("daemon", "daemon-stop-time"),
+        ("daemon", "daemon-start-time"),
+        ("critical", "running-after-daemon-start"),
+    ] {
+        assert_eq!(check(&full, subject, name)["verdict"], "pass");
+    }
 
-    // The same shape as a real run's report: every key, and the same checks.
+    // The same shape as a real run's report (both without the daemon phases, which the
+    // machine's daemon may not have): every key, and the same checks.
+    let sim = sim_run(&state, "0", &["--skip-daemon-phases"]);
     let real = seed_on_machine_daemon(&state);
     let real = real.json();
-    for part in ["", "counts", "timings", "target"] {
+    for part in ["", "services", "timings", "target"] {
         let (s, r) = if part.is_empty() {
             (&sim, &real)
         } else {
@@ -62,21 +69,40 @@ fn the_seed_passes_in_the_simulator_with_the_checks_and_shape_of_a_real_run() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .map(|c| format!("{} {}", c["subject"], c["name"]))
             .collect()
     };
     assert_eq!(names(&sim), names(&real));
-    let entry_keys = |v: &Value| keys(&v["history"][0]);
-    assert_eq!(entry_keys(&sim), entry_keys(&real));
+    // Each kind of entry has the same fields in both (the first entries differ: the simulated
+    // daemon's own start is recorded, the machine's daemon was running already).
+    let kinds = |v: &Value| -> std::collections::BTreeMap<String, Vec<String>> {
+        v["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap().to_owned(), keys(e)))
+            .collect()
+    };
+    let (sim_kinds, real_kinds) = (kinds(&sim), kinds(&real));
+    for kind in ["op", "container", "counter", "probe"] {
+        if kind == "probe" {
+            assert!(
+                real_kinds.contains_key(kind),
+                "a real run probes its daemon"
+            );
+            continue;
+        }
+        assert_eq!(sim_kinds.get(kind), real_kinds.get(kind), "{kind} entries");
+    }
 }
 
 #[test]
 fn the_simulator_is_deterministic_for_a_seed() {
     let state = StateDir::new();
     let (a, b, c) = (
-        sim_run(&state, "7"),
-        sim_run(&state, "7"),
-        sim_run(&state, "8"),
+        sim_run(&state, "7", &[]),
+        sim_run(&state, "7", &[]),
+        sim_run(&state, "8", &[]),
     );
     assert_eq!(a["history"], b["history"]);
     assert_ne!(a["history"], c["history"], "another seed, another jitter");

@@ -225,7 +225,7 @@ impl Live {
 /// Starts `halab ARGS` in the background and returns once its service has started.
 pub fn spawn_until_service_started(state: &StateDir, args: &[&str]) -> Live {
     let mut live = Live::spawn(halab(state, args));
-    live.wait_for("service start", std::time::Duration::from_secs(120));
+    live.wait_for("critical start", std::time::Duration::from_secs(120));
     live
 }
 
@@ -305,12 +305,15 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-/// The check named `name` in a JSON report.
-pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+/// The check named `name` of `subject` (a service, `daemon` or `run`) in a JSON report.
+pub fn check<'a>(report: &'a Value, subject: &str, name: &str) -> &'a Value {
     report["checks"]
         .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == name))
-        .unwrap_or_else(|| panic!("no check {name} in {}", report["checks"]))
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["name"] == name && c["subject"] == subject)
+        })
+        .unwrap_or_else(|| panic!("no check {name} of {subject} in {}", report["checks"]))
 }
 
 /// Writes a variant of the seed scenario with its script replaced.
@@ -325,4 +328,40 @@ pub fn seed_with_script(dir: &Path, file: &str, script: &str) -> PathBuf {
     let path = dir.join(file);
     std::fs::write(&path, variant).unwrap();
     path
+}
+
+/// The names of the scenario files in `dir` (their stems), sorted.
+pub fn scenario_stems(dir: &Path) -> Vec<String> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    stems.sort();
+    stems
+}
+
+/// One test per case in each runtime: `mod on_a_lab` (root, a lab daemon) and
+/// `mod in_the_simulator`, each test calling `check(CASE, RUNTIME)` of the module it is in.
+macro_rules! on_a_lab_and_in_the_simulator {
+    ($check:ident; $($test:ident => $case:literal),* $(,)?) => {
+        mod on_a_lab {
+            $(
+                #[test]
+                fn $test() {
+                    $crate::support::require_root();
+                    super::$check($case, "docker");
+                }
+            )*
+        }
+        mod in_the_simulator {
+            $(
+                #[test]
+                fn $test() {
+                    super::$check($case, "sim");
+                }
+            )*
+        }
+    };
 }

@@ -74,11 +74,15 @@ impl CounterFile {
         text.trim().parse().ok()
     }
 
-    /// Records the value now in the history.
-    pub fn read_into(&self, recorder: &Recorder) {
+    /// Records the value now in the history, as `service`'s on `node`.
+    pub fn read_into(&self, recorder: &Recorder, node: &str, service: &str) {
         match self.read() {
             Some(value) => {
-                recorder.harness(Happening::Counter { value });
+                recorder.harness(Happening::Counter {
+                    node: node.to_owned(),
+                    service: service.to_owned(),
+                    value,
+                });
             }
             None => {
                 tracing::warn!(path = %self.path.display(), "the counter file does not hold a number")
@@ -86,11 +90,18 @@ impl CounterFile {
         }
     }
 
-    /// Records every change of the value in the history until the task is aborted.
-    pub fn sample_into(&self, recorder: Recorder) -> tokio::task::JoinHandle<()> {
+    /// Records every change of the value in the history, as `service`'s on `node`, until the
+    /// task is aborted.
+    pub fn sample_into(
+        &self,
+        recorder: Recorder,
+        node: &str,
+        service: &str,
+    ) -> tokio::task::JoinHandle<()> {
         let counter = CounterFile {
             path: self.path.clone(),
         };
+        let (node, service) = (node.to_owned(), service.to_owned());
         tokio::spawn(async move {
             let mut last = None;
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
@@ -99,6 +110,8 @@ impl CounterFile {
                 let now = counter.read();
                 if now.is_some() && now != last {
                     recorder.harness(Happening::Counter {
+                        node: node.clone(),
+                        service: service.clone(),
                         value: now.unwrap_or_default(),
                     });
                     last = now;
@@ -106,6 +119,27 @@ impl CounterFile {
             }
         })
     }
+}
+
+/// Writes `order` (an exit code, or `oom`) for the program of the service whose directory is
+/// `dir` (see [`crate::program::ORDER_FILE`]). The file is opened without following a symlink
+/// and without blocking on a FIFO, and written only if it is a regular file.
+pub fn write_order(dir: &Path, order: &str) -> io::Result<()> {
+    let path = dir.join(crate::program::ORDER_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .mode(0o666)
+        .open(&path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    file.set_len(0)?;
+    file.write_all(format!("{order}\n").as_bytes())
 }
 
 #[cfg(test)]

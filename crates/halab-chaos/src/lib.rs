@@ -3,7 +3,8 @@
 //!
 //! - [`scenario`]: the TOML format, parameters and located errors;
 //! - [`runner`]: set up, phases, checks, teardown (always);
-//! - [`checks`]: pure functions from a history to verdicts;
+//! - [`checks`]: judgements of a history, the oracle's among them ([`oracle`]: the model
+//!   replaying the run);
 //! - [`report`]: the result, as JSON or a plain summary;
 //! - [`view`]: the live terminal view and plain progress lines;
 //! - [`run_dir`]: a run's own directory and the record that it is halab's;
@@ -13,6 +14,9 @@
 pub mod checks;
 mod counter;
 pub mod gc;
+mod judge;
+pub mod oracle;
+pub mod program;
 pub mod report;
 pub mod run_dir;
 pub mod runner;

@@ -1,14 +1,14 @@
-//! A run's result: the verdict, the checks, the numbers, and the history they were judged on.
-//! Serialised as-is for `--json`; rendered as a plain summary otherwise.
+//! A run's result: the verdict, the checks with their evidence, the numbers, and the history
+//! they were judged on. Serialised as-is for `--json`; rendered as a plain summary otherwise.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use halab_model::{ContainerAction, DaemonAction, History, Nanos};
+use halab_model::{History, Inspected, Nanos, Op, OpStep, ServiceOp, Source};
 use serde::Serialize;
 
 use crate::checks::{CheckResult, Verdict};
-use crate::scenario::PhaseAction;
+use crate::oracle::Slack;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -20,14 +20,17 @@ pub struct Report {
     pub verdict: Verdict,
     pub checks: Vec<CheckResult>,
     pub phases: Vec<PhaseReport>,
-    pub counts: Counts,
+    /// By service.
+    pub services: BTreeMap<String, Counts>,
     pub timings: Timings,
+    /// The tolerances the oracle took from the run.
+    pub slack: Slack,
     pub history: History,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetInfo {
-    /// `lab` (a daemon halab owns) or `host` (a daemon given with --docker-host).
+    /// `lab` (a daemon halab owns), `host` (a daemon given with --docker-host) or `sim`.
     pub kind: &'static str,
     /// The lab's name, or the host address.
     pub name: String,
@@ -38,27 +41,22 @@ pub struct TargetInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
     pub name: String,
-    pub action: PhaseAction,
     /// Skipped: a daemon phase on a daemon halab may not stop.
     pub skipped: bool,
     pub duration_ms: i64,
-    /// What went wrong in the phase, if anything (a timeout waiting for starts, say).
+    /// What went wrong in the phase, if anything (a wait that timed out, an operation refused).
     pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
-    /// `start` events of the service (from the stream, or reconciled from inspect).
+    /// `start` events (from the stream, or reconciled from inspect).
     pub starts: u64,
     pub dies: u64,
-    /// starts − 1: the restarts the daemon made.
-    pub restarts: u64,
-    /// `RestartCount` as the daemon reports it at the end.
+    /// `RestartCount` as the last inspection read it.
     pub restart_count: Option<i64>,
     /// The counter's last value.
     pub counter: Option<u64>,
-    /// Restarts before the first daemon phase began.
-    pub restarts_before_daemon_phases: Option<u64>,
     /// Entries reconstructed from inspect because the events stream lost them.
     pub reconciled: u64,
 }
@@ -66,12 +64,8 @@ pub struct Counts {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub total_ms: i64,
-    /// From asking the daemon to stop to its process having exited.
-    pub daemon_stop_ms: Option<i64>,
-    /// From starting the daemon to its API answering.
-    pub daemon_start_to_ready_ms: Option<i64>,
-    /// From starting the daemon to the service's first start after it.
-    pub daemon_start_to_service_running_ms: Option<i64>,
+    /// Each daemon operation and how long it took, in order.
+    pub daemon_ops: Vec<(String, i64)>,
 }
 
 /// The time of the last entry (or zero for an empty history).
@@ -79,71 +73,54 @@ pub fn history_end(history: &History) -> Nanos {
     history.entries().last().map_or(Nanos(0), |e| e.at)
 }
 
-/// Counts and timings derived from the history.
-pub fn measure(
-    history: &History,
-    container: &str,
-    first_daemon_phase: Option<&str>,
-) -> (Counts, Timings) {
-    let actions: Vec<(Nanos, &ContainerAction)> = history.container_actions(container).collect();
-    let starts = actions
-        .iter()
-        .filter(|(_, a)| matches!(a, ContainerAction::Start))
-        .count() as u64;
-    let dies = actions
-        .iter()
-        .filter(|(_, a)| matches!(a, ContainerAction::Die { .. }))
-        .count() as u64;
-    // By position: starts recorded before the first daemon phase began.
-    let restarts_before = first_daemon_phase
-        .and_then(|p| history.phase_span(p))
-        .map(|span| {
-            let starts = history
-                .container_actions_in(container, 0..span.start)
-                .filter(|(_, a)| matches!(a, ContainerAction::Start))
-                .count() as u64;
-            starts.saturating_sub(1)
-        });
-    let counts = Counts {
-        starts,
-        dies,
-        restarts: starts.saturating_sub(1),
-        restart_count: None,
-        counter: history.counter_readings().last().map(|(_, v)| v),
-        restarts_before_daemon_phases: restarts_before,
+/// Counts of `service` from the history.
+pub fn counts(history: &History, service: &str) -> Counts {
+    let last_inspection =
+        history
+            .op_spans()
+            .into_iter()
+            .rev()
+            .find_map(|s| match (s.op, s.ended) {
+                (
+                    Op::Service {
+                        service: s2,
+                        op: ServiceOp::Inspect,
+                    },
+                    Some((_, OpStep::Ok { read: Some(read) })),
+                ) if s2 == service => Some(read.clone()),
+                _ => None,
+            });
+    Counts {
+        starts: history.start_count(service) as u64,
+        dies: history.die_count(service) as u64,
+        restart_count: last_inspection.map(|r: Inspected| r.restart_count),
+        counter: history.counter_readings(service).last().map(|(_, v)| v),
         reconciled: history
             .entries()
             .iter()
-            .filter(|e| e.source == halab_model::Source::Inspect)
+            .filter(|e| e.source == Source::Inspect)
+            .filter(|e| matches!(&e.what, halab_model::Happening::Container { service: s, .. } if s == service))
             .count() as u64,
-    };
-    let daemon = |which: DaemonAction| {
-        history
-            .daemon_actions()
-            .find(|&(_, a)| a == which)
-            .map(|(at, _)| at)
-    };
-    let stop_requested = history
-        .daemon_actions()
-        .find(|(_, a)| matches!(a, DaemonAction::StopRequested { .. }))
-        .map(|(at, _)| at);
-    let start_requested = daemon(DaemonAction::StartRequested);
-    let between = |a: Option<Nanos>, b: Option<Nanos>| Some(b?.millis_since(a?));
-    let timings = Timings {
+    }
+}
+
+/// Timings from the history.
+pub fn timings(history: &History) -> Timings {
+    Timings {
         total_ms: history
             .entries()
             .first()
             .map_or(0, |f| history_end(history).millis_since(f.at)),
-        daemon_stop_ms: between(stop_requested, daemon(DaemonAction::Stopped)),
-        daemon_start_to_ready_ms: between(start_requested, daemon(DaemonAction::Ready)),
-        daemon_start_to_service_running_ms: start_requested.and_then(|t| {
-            history
-                .starts(container)
-                .find(|&at| at >= t)
-                .map(|at| at.millis_since(t))
-        }),
-    };
-    (counts, timings)
+        daemon_ops: history
+            .op_spans()
+            .iter()
+            .filter_map(|s| {
+                let op = s.daemon_op()?;
+                let (end, _) = s.ended?;
+                Some((op.to_string(), end.millis_since(s.invoked)))
+            })
+            .collect(),
+    }
 }
 
 impl Report {
@@ -151,16 +128,22 @@ impl Report {
     /// an address given on the command line) is shown with its control characters escaped.
     pub fn summary(&self) -> String {
         let mut out = String::new();
-        let verdict = self.verdict.label();
         let _ = writeln!(
             out,
-            "{verdict}  scenario {} on {} {} (engine {}), run {}",
+            "{}  scenario {} on {} {} (engine {}), run {}",
+            self.verdict.label(),
             self.scenario,
             self.target.kind,
             self.target.name,
             self.target.engine_version,
             self.run_id
         );
+        let subject_width = self
+            .checks
+            .iter()
+            .map(|c| c.subject.chars().count())
+            .max()
+            .unwrap_or(0);
         for c in &self.checks {
             let mark = match c.verdict {
                 Verdict::Pass => "ok  ",
@@ -168,32 +151,48 @@ impl Report {
                 Verdict::Unknown => "??  ",
                 Verdict::NotRun => "--  ",
             };
-            let _ = writeln!(out, "  {mark} {:<34} {}", c.name, c.detail);
+            let _ = writeln!(
+                out,
+                "  {mark} {:<w$}  {:<32} {}",
+                c.subject,
+                c.name,
+                c.detail,
+                w = subject_width
+            );
         }
-        let c = &self.counts;
+        for (service, c) in &self.services {
+            let _ = writeln!(
+                out,
+                "  {service}: counter {}, {} starts, {} dies, RestartCount {}, {} reconciled from inspect",
+                c.counter.map_or("-".into(), |v| v.to_string()),
+                c.starts,
+                c.dies,
+                c.restart_count.map_or("?".into(), |v| v.to_string()),
+                c.reconciled,
+            );
+        }
+        let daemon: Vec<String> = self
+            .timings
+            .daemon_ops
+            .iter()
+            .map(|(op, ms)| format!("{op} {ms} ms"))
+            .collect();
         let _ = writeln!(
             out,
-            "  counter {}, {} starts, {} restarts, RestartCount {}, {} reconciled from inspect",
-            c.counter.map_or("?".into(), |v| v.to_string()),
-            c.starts,
-            c.restarts,
-            c.restart_count.map_or("?".into(), |v| v.to_string()),
-            c.reconciled,
-        );
-        let t = &self.timings;
-        let ms = |v: Option<i64>| v.map_or("-".into(), |v| format!("{v} ms"));
-        let _ = writeln!(
-            out,
-            "  took {:.1} s{}; daemon stop {}, daemon start→ready {}, daemon start→service running {}",
-            t.total_ms as f64 / 1000.0,
+            "  took {:.1} s{}{}; tolerance of restart delays -{}/+{} ms (from the run's own starts)",
+            self.timings.total_ms as f64 / 1000.0,
             if self.target.kind == "sim" {
                 " of virtual time"
             } else {
                 ""
             },
-            ms(t.daemon_stop_ms),
-            ms(t.daemon_start_to_ready_ms),
-            ms(t.daemon_start_to_service_running_ms),
+            if daemon.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", daemon.join(", "))
+            },
+            crate::oracle::EARLY_MS,
+            self.slack.late_ms,
         );
         for p in self
             .phases

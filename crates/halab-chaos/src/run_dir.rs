@@ -5,9 +5,10 @@
 //! taken over) and holds:
 //! - `run.json`, the [`RunRecord`]: that this is a halab run, its id, the halab process that owns
 //!   it (pid and start time), and the lab it started or uses;
-//! - `counter/`, the directory bind-mounted into the service container, holding the counter.
+//! - `services/NAME/`, one directory per service, bind-mounted into its container: its counter,
+//!   and the orders halab gives its program.
 //!
-//! The record sits outside `counter/`, so the container cannot forge or remove it. `halab gc`
+//! The record sits outside `services/`, so no container can forge or remove it. `halab gc`
 //! goes by records, never by names: it removes a directory only when its record says it is a
 //! halab run's and the process that owns the run has ended, and it leaves a live run alone.
 
@@ -23,7 +24,7 @@ const MARKER: &str = "halab-run";
 /// Bumped when the record's meaning changes incompatibly.
 const VERSION: u32 = 1;
 const RECORD: &str = "run.json";
-const COUNTER_DIR: &str = "counter";
+const SERVICES_DIR: &str = "services";
 /// Every run directory is named `halab-<run id>`; the name alone proves nothing.
 pub const PREFIX: &str = "halab-";
 /// A record is a few hundred bytes; anything much larger is not one.
@@ -79,9 +80,8 @@ impl RunDir {
         tmp.join(format!("{PREFIX}{run_id}"))
     }
 
-    /// Makes `tmp/halab-<run id>/` with its record and an empty, world-writable `counter/`
-    /// (so a service that does not run as root can still count). Fails if the path exists in
-    /// any form.
+    /// Makes `tmp/halab-<run id>/` with its record and an empty `services/`. Fails if the path
+    /// exists in any form.
     pub fn create(tmp: &Path, record: &RunRecord) -> std::io::Result<RunDir> {
         let path = RunDir::path_for(tmp, &record.run_id);
         std::fs::DirBuilder::new().mode(0o755).create(&path)?;
@@ -94,10 +94,9 @@ impl RunDir {
             .mode(0o644)
             .open(dir.path.join(RECORD))?;
         std::io::Write::write_all(&mut file, &text)?;
-        let counter = dir.counter_dir();
-        std::fs::DirBuilder::new().mode(0o777).create(&counter)?;
-        // The umask may have taken bits away.
-        std::fs::set_permissions(&counter, std::fs::Permissions::from_mode(0o777))?;
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(dir.path.join(SERVICES_DIR))?;
         Ok(dir)
     }
 
@@ -105,9 +104,19 @@ impl RunDir {
         &self.path
     }
 
-    /// The directory bind-mounted into the service container.
-    pub fn counter_dir(&self) -> PathBuf {
-        self.path.join(COUNTER_DIR)
+    /// The directory of `service`, bind-mounted into its container.
+    pub fn service_dir(&self, service: &str) -> PathBuf {
+        self.path.join(SERVICES_DIR).join(service)
+    }
+
+    /// Makes `service`'s directory, empty and world-writable (so a program that does not run as
+    /// root can still count). `service` is a checked service name (one path component).
+    pub fn add_service_dir(&self, service: &str) -> std::io::Result<PathBuf> {
+        let dir = self.service_dir(service);
+        std::fs::DirBuilder::new().mode(0o777).create(&dir)?;
+        // The umask may have taken bits away.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        Ok(dir)
     }
 
     /// Removes the directory and everything in it (symlinks are removed, never followed).
@@ -187,11 +196,10 @@ mod tests {
         let tmp = scratch("rundir");
         let record = RunRecord::new("20260101-000000-abcd", None, None);
         let dir = RunDir::create(&tmp, &record).unwrap();
-        assert!(dir.counter_dir().is_dir());
-        let mode = std::fs::metadata(dir.counter_dir())
-            .unwrap()
-            .permissions()
-            .mode();
+        let web = dir.add_service_dir("web").unwrap();
+        assert!(web.is_dir());
+        assert!(dir.add_service_dir("web").is_err(), "never reused");
+        let mode = std::fs::metadata(&web).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o777);
         assert!(RunDir::create(&tmp, &record).is_err(), "never reused");
         let found = find_all(&tmp);

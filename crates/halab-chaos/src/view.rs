@@ -1,11 +1,15 @@
-//! What a person sees while a run goes on: a live status line on a terminal, plain lines
-//! otherwise. Both go to stderr, so stdout stays for the summary or the JSON result.
+//! What a person sees while a run goes on, fed from the history as it grows — so a simulated
+//! run shows the same lines as a real one, stamped with its virtual time. Each line says what
+//! happened, when (seconds since the run began), and to whom; on a terminal, a status line under
+//! them sums up the services and the daemon. Everything goes to stderr, so stdout stays for
+//! the summary or the JSON result.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
 
-use halab_docker::{Docker, Recorder, containers};
-use halab_model::{ContainerAction, DaemonAction, Entry, Happening, History};
+use halab_model::{
+    ContainerAction, DaemonAction, Entry, Happening, Nanos, Op, OpStep, ServiceState,
+};
 
 /// How a run reports progress.
 pub trait View: Send {
@@ -13,20 +17,17 @@ pub trait View: Send {
     fn note(&mut self, line: &str);
     /// Phase `index` of `count` begins (or is skipped).
     fn phase(&mut self, index: usize, count: usize, name: &str, skipped: bool);
-    /// Starts showing the service's state from the history; the task ends when aborted.
-    fn watch(
-        &mut self,
-        recorder: Recorder,
-        docker: Docker,
-        container: String,
-    ) -> tokio::task::JoinHandle<()>;
+    /// New history entries, in the order they were recorded; `start` is when the run began, in
+    /// the runtime's time.
+    fn entries(&mut self, entries: &[Entry], start: Nanos);
 }
 
-/// The view for stderr: live when it is a terminal, plain lines when it is not.
+/// The view for stderr: a status line when it is a terminal, plain lines either way.
 pub fn for_stderr() -> Box<dyn View> {
     Box::new(StderrView {
         live: std::io::stderr().is_terminal(),
-        started: Instant::now(),
+        last: Nanos(0),
+        status: Status::default(),
     })
 }
 
@@ -36,14 +37,14 @@ pub struct Silent;
 impl View for Silent {
     fn note(&mut self, _: &str) {}
     fn phase(&mut self, _: usize, _: usize, _: &str, _: bool) {}
-    fn watch(&mut self, _: Recorder, _: Docker, _: String) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async {})
-    }
+    fn entries(&mut self, _: &[Entry], _: Nanos) {}
 }
 
 struct StderrView {
     live: bool,
-    started: Instant,
+    /// Seconds of the run shown last (notes and phases are stamped with it).
+    last: Nanos,
+    status: Status,
 }
 
 /// `\r` + clear line: the status line is redrawn in place on a terminal.
@@ -56,15 +57,25 @@ impl StderrView {
         let clear = if self.live { CLEAR } else { "" };
         say(&format!(
             "{clear}{:>7.1}s  {}\n",
-            self.started.elapsed().as_secs_f64(),
+            self.last.0 as f64 / 1e9,
             crate::text::one_line(text)
         ));
+    }
+
+    fn redraw(&self) {
+        if self.live {
+            say(&format!(
+                "{CLEAR}{}",
+                crate::text::one_line(&self.status.render(self.last))
+            ));
+        }
     }
 }
 
 impl View for StderrView {
     fn note(&mut self, line: &str) {
         self.line(line);
+        self.redraw();
     }
 
     fn phase(&mut self, index: usize, count: usize, name: &str, skipped: bool) {
@@ -73,151 +84,137 @@ impl View for StderrView {
         } else {
             ""
         };
+        self.status.phase = name.to_owned();
         self.line(&format!("── phase {}/{count}: {name}{what}", index + 1));
+        self.redraw();
     }
 
-    fn watch(
-        &mut self,
-        recorder: Recorder,
-        docker: Docker,
-        container: String,
-    ) -> tokio::task::JoinHandle<()> {
-        let live = self.live;
-        let started = self.started;
-        tokio::spawn(async move {
-            let mut changes = recorder.subscribe();
-            let mut shown = 0;
-            let mut restart_count = None;
-            let mut redraw = tokio::time::interval(Duration::from_millis(250));
-            loop {
-                tokio::select! {
-                    _ = changes.changed() => {}
-                    _ = redraw.tick(), if live => {}
-                }
-                let fresh = recorder.arrivals_since(shown);
-                let status = recorder.with(|h| Status::of(h, &container));
-                shown += fresh.len();
-                let container_moved = fresh
-                    .iter()
-                    .any(|e| matches!(e.what, Happening::Container { .. }));
-                if container_moved && status.daemon_up {
-                    // Event-driven: RestartCount is asked for when the container did something.
-                    restart_count = containers::inspect(&docker, &container)
-                        .await
-                        .ok()
-                        .and_then(|c| c.restart_count);
-                }
-                let elapsed = started.elapsed().as_secs_f64();
-                if live {
-                    let line = status.render(restart_count, elapsed);
-                    say(&format!("{CLEAR}{}", crate::text::one_line(&line)));
-                } else {
-                    for entry in fresh.iter().filter_map(|e| describe(e, &container)) {
-                        say(&format!("{elapsed:>7.1}s  {entry}\n"));
-                    }
-                }
+    fn entries(&mut self, entries: &[Entry], start: Nanos) {
+        for entry in entries {
+            self.last = Nanos(entry.at.0.saturating_sub(start.0).max(self.last.0));
+            self.status.sees(entry);
+            if let Some(line) = describe(entry) {
+                self.line(&line);
             }
-        })
+        }
+        self.redraw();
     }
 }
 
-/// Writes progress to stderr. A closed stderr (`halab … 2>&1 | head`) must not stop a run, and
-/// above all not its teardown, so write errors are ignored (`eprint!` would panic).
+/// Writes progress to stderr. A closed stderr (`halab … 2>&1 | head`, a closed terminal) must
+/// not stop a run, and above all not its teardown, so write errors are ignored.
 fn say(text: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
 }
 
-/// The service and daemon as the history shows them now.
+/// The services and the daemon as the history shows them so far.
+#[derive(Default)]
 struct Status {
     phase: String,
-    state: &'static str,
+    services: BTreeMap<String, (ServiceState, u64, Option<u64>)>,
     daemon_up: bool,
-    counter: Option<u64>,
-    starts: usize,
 }
 
 impl Status {
-    fn of(h: &History, container: &str) -> Status {
-        let phase = h
-            .entries()
-            .iter()
-            .rev()
-            .find_map(|e| match &e.what {
-                Happening::Phase { name } => Some(name.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "setup".into());
-        let daemon_up = !matches!(
-            h.last_daemon_action(),
-            Some((
-                _,
-                DaemonAction::Stopped
-                    | DaemonAction::StopRequested { .. }
-                    | DaemonAction::StartRequested
-                    | DaemonAction::Lost { .. }
-            ))
-        );
-        let state = match h.container_actions(container).last().map(|(_, a)| a) {
-            None => "created",
-            Some(ContainerAction::Start | ContainerAction::Unpause) => "running",
-            Some(
-                ContainerAction::Die { .. } | ContainerAction::Kill { .. } | ContainerAction::Oom,
-            ) => "exited",
-            Some(ContainerAction::Stop) => "stopped",
-            Some(ContainerAction::Pause) => "paused",
-            Some(ContainerAction::Destroy) => "removed",
-            Some(ContainerAction::Create | ContainerAction::Restart) => "created",
-        };
-        Status {
-            phase,
-            state,
-            daemon_up,
-            counter: h.counter_readings().last().map(|(_, v)| v),
-            starts: h.starts(container).count(),
+    fn sees(&mut self, entry: &Entry) {
+        match &entry.what {
+            Happening::Container {
+                service, action, ..
+            } => {
+                let s =
+                    self.services
+                        .entry(service.clone())
+                        .or_insert((ServiceState::Exited, 0, None));
+                if let Some(state) = ServiceState::after(action) {
+                    s.0 = state;
+                }
+                if *action == ContainerAction::Start {
+                    s.1 += 1;
+                }
+            }
+            Happening::Counter { service, value, .. } => {
+                self.services
+                    .entry(service.clone())
+                    .or_insert((ServiceState::Exited, 0, None))
+                    .2 = Some(*value);
+            }
+            Happening::Op {
+                op: Op::Daemon(op),
+                step,
+                ..
+            } => {
+                self.daemon_up = match step {
+                    OpStep::Invoke => false,
+                    OpStep::Ok { .. } => !op.ends_daemon(),
+                    _ => self.daemon_up,
+                };
+            }
+            Happening::Daemon { action, .. } => {
+                self.daemon_up = matches!(action, DaemonAction::Ready);
+            }
+            _ => {}
         }
     }
 
-    fn render(&self, restart_count: Option<i64>, elapsed: f64) -> String {
+    fn render(&self, now: Nanos) -> String {
+        let services: Vec<String> = self
+            .services
+            .iter()
+            .map(|(name, (state, starts, counter))| {
+                let counter = counter.map_or(String::new(), |c| format!(", counter {c}"));
+                format!("{name} {} ({starts} starts{counter})", state.name())
+            })
+            .collect();
         format!(
-            "[{}] counter {}  starts {}  RestartCount {}  service {}  daemon {}  {elapsed:.1}s",
-            self.phase,
-            self.counter.map_or("?".into(), |v| v.to_string()),
-            self.starts,
-            restart_count.map_or("?".into(), |v| v.to_string()),
-            self.state,
+            "[{}] {} · daemon {} · {:.1}s",
+            if self.phase.is_empty() {
+                "setup"
+            } else {
+                &self.phase
+            },
+            services.join(" · "),
             if self.daemon_up { "up" } else { "down" },
+            now.0 as f64 / 1e9
         )
     }
 }
 
 /// One plain line for an entry worth showing.
-fn describe(entry: &Entry, container: &str) -> Option<String> {
+fn describe(entry: &Entry) -> Option<String> {
     Some(match &entry.what {
         Happening::Container {
-            container: c,
-            action,
-        } if c == container => match action {
-            ContainerAction::Die { exit_code } => format!("service die (exit {exit_code})"),
-            ContainerAction::Kill { signal } => format!("service kill ({signal})"),
-            other => format!("service {}", other.name()),
+            service, action, ..
+        } => match action {
+            ContainerAction::Die { exit_code } => format!("{service} die (exit {exit_code})"),
+            ContainerAction::Kill { signal } => format!("{service} kill ({signal})"),
+            other => format!("{service} {}", other.name()),
         },
-        Happening::Container { .. } => return None,
-        Happening::Daemon { action } => match action {
-            DaemonAction::StopRequested { crash: true } => "daemon: SIGKILL".into(),
-            DaemonAction::StopRequested { crash: false } => "daemon: SIGTERM".into(),
-            DaemonAction::Stopped => "daemon: exited".into(),
-            DaemonAction::StartRequested => "daemon: starting".into(),
-            DaemonAction::Ready => "daemon: answering".into(),
+        Happening::Daemon { action, .. } => match action {
             DaemonAction::Lost { pid: Some(pid) } => {
                 format!("daemon: LOST (dockerd pid {pid} exited; halab did not stop it)")
             }
             DaemonAction::Lost { pid: None } => {
                 "daemon: LOST (its events stream ended; halab did not stop it)".into()
             }
+            DaemonAction::Ready => "daemon: answering again".into(),
+            DaemonAction::Stopped => "daemon: exited".into(),
         },
-        Happening::Counter { value } => format!("counter = {value}"),
-        Happening::Phase { .. } => return None,
+        Happening::Op { op, step, .. } => match (op, step) {
+            (Op::Wait(_) | Op::Service { .. }, OpStep::Ok { .. }) => return None,
+            (_, OpStep::Invoke) => format!("→ {op}"),
+            (Op::Daemon(op), OpStep::Ok { .. }) => {
+                if op.ends_daemon() {
+                    "daemon: exited".into()
+                } else {
+                    "daemon: answering".into()
+                }
+            }
+            (_, OpStep::Fail { error }) => format!("✗ {op}: {error}"),
+            (_, OpStep::Info { error }) => format!("? {op}: {error}"),
+        },
+        Happening::Counter { service, value, .. } => format!("{service} counter = {value}"),
+        Happening::Phase { .. } | Happening::Probe { .. } => return None,
     })
 }

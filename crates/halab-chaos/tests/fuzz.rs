@@ -96,10 +96,24 @@ const TOML_VALUES: &[&str] = &[
     "\"KILL\"",
     "\"SIGHUP\"",
     "\"65\"",
-    "\"watch\"",
     "\"daemon-crash\"",
-    "\"host-kill\"",
+    "\"daemon-start\"",
     "\"docker-stop\"",
+    "\"docker-kill\"",
+    "\"exit\"",
+    "\"oom\"",
+    "\"until-told\"",
+    "\"forever\"",
+    "\"ignore\"",
+    "[\"daemon-crash\", \"daemon-start\"]",
+    "[{ op = \"wait\", starts = 1 }]",
+    "[{ op = \"wait\", for = 1e9 }]",
+    "[{ op = \"exit\", code = 256 }]",
+    "[{ op = \"crash\", signal = \"NOPE\" }]",
+    "[{ op = \"docker-update\", restart = \"sometimes\" }]",
+    "{ runs = [] }",
+    "{ runs = [\"forever\"], on_stop_signal = { exit = 999 } }",
+    "{ exit = 0, after = 0 }",
 ];
 
 /// Values as `--set` would pass them (no TOML quoting).
@@ -174,26 +188,25 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     let key = prop::sample::select(vec![
         "name",
         "do",
-        "until_starts",
-        "timeout",
-        "hold",
-        "signal",
+        "tracks",
         "restart",
+        "program",
         "stop_timeout",
-        "runs_for",
-        "exit_code",
-        "initial",
-        "dir",
-        "file",
+        "memory_mb",
+        "start",
+        "counter",
         "script",
+        "image",
         "live_restore",
+        "counter_matches_starts",
+        "running_after_daemon_start",
     ]);
     prop_oneof![
         4 => (line.clone(), prop::sample::select(TOML_VALUES))
             .prop_map(|(line, value)| Mutation::ReplaceValue { line, value }),
         2 => (line.clone(), key, prop::sample::select(TOML_VALUES))
             .prop_map(|(line, key, value)| Mutation::InsertLine { line, text: format!("{key} = {value}") }),
-        1 => (line.clone(), prop::sample::select(vec!["[[phases]]", "[checks]", "[service.sim]", "[params]", "[daemon]", "phases = []"]))
+        1 => (line.clone(), prop::sample::select(vec!["[[phases]]", "[checks]", "[services.other]", "[phases.tracks]", "[params]", "[daemon]", "phases = []", "[service]"]))
             .prop_map(|(line, text)| Mutation::InsertLine { line, text: text.to_owned() }),
         1 => line.clone().prop_map(|line| Mutation::DeleteLine { line }),
         1 => line.prop_map(|line| Mutation::DuplicateLine { line }),
@@ -280,7 +293,7 @@ fn apply(text: &str, mutations: &[Mutation]) -> String {
 enum Ending {
     Refused,
     Simulated,
-    /// Parsed, but not something the simulator plays (no `[service.sim]`, or too long a run).
+    /// Parsed, but too long a run for the simulator.
     NotSimulated,
 }
 
@@ -304,6 +317,7 @@ fn execute(path: &Path, text: &str, sets: &[String], seed: u64) -> Result<Ending
         skip_daemon_phases: false,
         busybox: None,
         state_root: PathBuf::from("/nonexistent"),
+        mutant: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -316,9 +330,7 @@ fn execute(path: &Path, text: &str, sets: &[String], seed: u64) -> Result<Ending
             let _ = report.summary();
             Ok(Ending::Simulated)
         }
-        Err(RunError::NotSimulable { .. } | RunError::SimulationTooLong { .. }) => {
-            Ok(Ending::NotSimulated)
-        }
+        Err(RunError::SimulationTooLong { .. }) => Ok(Ending::NotSimulated),
         Err(other) => Err(format!("a simulated run failed: {other}")),
     }
 }

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, HostConfig, RestartPolicy as ApiPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, HostConfig,
+    RestartPolicy as ApiPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, StartContainerOptions, StopContainerOptions,
+    RemoveContainerOptions, RestartContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use halab_model::RestartPolicy;
 
@@ -26,12 +26,33 @@ pub struct ContainerSpec {
     pub binds: Vec<String>,
     /// Seconds `docker stop` (and a clean daemon stop) waits before SIGKILL; `None` = engine default.
     pub stop_timeout: Option<i64>,
+    /// A memory limit in MiB, swap included (so that exceeding it is an OOM kill, not a swap).
+    pub memory_mb: Option<u64>,
+    /// `none` spares each start the veth and iptables work, which restarts do not need.
+    pub network_none: bool,
     /// Labels besides the run label.
     pub labels: HashMap<String, String>,
 }
 
 /// Creates and starts a container for run `run_id`. Returns its id.
 pub async fn create_and_start(
+    docker: &Docker,
+    run_id: &str,
+    spec: &ContainerSpec,
+) -> Result<String, DockerError> {
+    let id = create(docker, run_id, spec).await?;
+    docker
+        .start_container(&id, None)
+        .await
+        .map_err(DockerError::api(format!(
+            "starting container {}",
+            spec.name
+        )))?;
+    Ok(id)
+}
+
+/// Creates (does not start) a container for run `run_id`. Returns its id.
+pub async fn create(
     docker: &Docker,
     run_id: &str,
     spec: &ContainerSpec,
@@ -52,6 +73,9 @@ pub async fn create_and_start(
         host_config: Some(HostConfig {
             binds: Some(spec.binds.clone()),
             restart_policy: Some(api_policy(spec.restart)),
+            memory: spec.memory_mb.map(|mb| (mb * 1024 * 1024) as i64),
+            memory_swap: spec.memory_mb.map(|mb| (mb * 1024 * 1024) as i64),
+            network_mode: spec.network_none.then(|| "none".to_owned()),
             ..Default::default()
         }),
         ..Default::default()
@@ -65,13 +89,6 @@ pub async fn create_and_start(
         .await
         .map_err(DockerError::api(format!(
             "creating container {}",
-            spec.name
-        )))?;
-    docker
-        .start_container(&created.id, None)
-        .await
-        .map_err(DockerError::api(format!(
-            "starting container {}",
             spec.name
         )))?;
     Ok(created.id)
@@ -98,10 +115,15 @@ pub async fn inspect(docker: &Docker, name: &str) -> Result<ContainerInspectResp
         .map_err(DockerError::api(format!("inspecting container {name}")))
 }
 
-/// Stops a container through the API (SIGTERM, then SIGKILL after `timeout_secs`).
-pub async fn stop(docker: &Docker, name: &str, timeout_secs: i32) -> Result<(), DockerError> {
+/// Stops a container through the API (SIGTERM, then SIGKILL after `timeout_secs`; `None`:
+/// the container's own stop timeout).
+pub async fn stop(
+    docker: &Docker,
+    name: &str,
+    timeout_secs: Option<i32>,
+) -> Result<(), DockerError> {
     let options = StopContainerOptions {
-        t: Some(timeout_secs),
+        t: timeout_secs,
         ..Default::default()
     };
     docker
@@ -120,6 +142,69 @@ pub async fn kill(docker: &Docker, name: &str, signal: i32) -> Result<(), Docker
         .await
         .map_err(DockerError::api(format!(
             "killing container {name} with signal {signal}"
+        )))
+}
+
+/// `docker restart` (a stop as [`stop`], then a start).
+pub async fn restart(
+    docker: &Docker,
+    name: &str,
+    timeout_secs: Option<i32>,
+) -> Result<(), DockerError> {
+    let options = RestartContainerOptions {
+        t: timeout_secs,
+        ..Default::default()
+    };
+    docker
+        .restart_container(name, Some(options))
+        .await
+        .map_err(DockerError::api(format!("restarting container {name}")))
+}
+
+/// `docker pause`.
+pub async fn pause(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    docker
+        .pause_container(name)
+        .await
+        .map_err(DockerError::api(format!("pausing container {name}")))
+}
+
+/// `docker unpause`.
+pub async fn unpause(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    docker
+        .unpause_container(name)
+        .await
+        .map_err(DockerError::api(format!("unpausing container {name}")))
+}
+
+/// `docker rm -f` (with the container's anonymous volumes).
+pub async fn remove_force(docker: &Docker, name: &str) -> Result<(), DockerError> {
+    let options = RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    };
+    docker
+        .remove_container(name, Some(options))
+        .await
+        .map_err(DockerError::api(format!("removing container {name}")))
+}
+
+/// `docker update --restart`.
+pub async fn update_restart_policy(
+    docker: &Docker,
+    name: &str,
+    policy: RestartPolicy,
+) -> Result<(), DockerError> {
+    let body = ContainerUpdateBody {
+        restart_policy: Some(api_policy(policy)),
+        ..Default::default()
+    };
+    docker
+        .update_container(name, body)
+        .await
+        .map_err(DockerError::api(format!(
+            "updating container {name}'s restart policy"
         )))
 }
 

@@ -4,8 +4,11 @@
 pub const RUN: &str = "halab.run";
 /// The scenario a container belongs to.
 pub const SCENARIO: &str = "halab.scenario";
-/// The role a container plays in its scenario (for example `service`).
-pub const ROLE: &str = "halab.role";
+/// The scenario service a container is: how its events are recorded.
+pub const SERVICE: &str = "halab.service";
+/// A container halab starts only to measure the daemon's start latency: its events are not
+/// recorded.
+pub const PROBE: &str = "halab.probe";
 /// Images halab builds: `halab.image=lab`.
 pub const IMAGE: &str = "halab.image";
 

@@ -47,12 +47,20 @@ pub struct Observer {
 }
 
 impl Observer {
-    /// Starts observing the containers labelled with `run_id`, from `since` on.
-    pub fn spawn(docker: Docker, run_id: &str, recorder: Recorder, since: Nanos) -> Observer {
+    /// Starts observing the containers labelled with `run_id` on daemon `node`, from `since`
+    /// on. Each event is recorded for the service its container's `halab.service` label names.
+    pub fn spawn(
+        docker: Docker,
+        node: &str,
+        run_id: &str,
+        recorder: Recorder,
+        since: Nanos,
+    ) -> Observer {
         let wake = Arc::new(Notify::new());
         let (link_tx, link) = watch::channel(Link::Down);
         let follower = Follower {
             docker,
+            node: node.to_owned(),
             run_filter: labels::run_filter(run_id),
             recorder,
             last_seen: since,
@@ -103,6 +111,7 @@ impl Drop for Observer {
 
 struct Follower {
     docker: Docker,
+    node: String,
     run_filter: String,
     recorder: Recorder,
     /// The newest event time recorded: where the next replay starts.
@@ -167,7 +176,8 @@ impl Follower {
             seen.at,
             Source::Events,
             Happening::Container {
-                container: seen.name,
+                node: self.node.clone(),
+                service: seen.service,
                 action: seen.action,
             },
         );
@@ -186,12 +196,21 @@ impl Follower {
             let Ok(inspected) = containers::inspect(&self.docker, &name).await else {
                 continue;
             };
+            // Only a service's container is reconciled: not the probe, nor anything else that
+            // carries the run's label without being one of its services.
+            let labels = inspected.config.as_ref().and_then(|c| c.labels.as_ref());
+            if labels.is_some_and(|l| l.contains_key(labels::PROBE)) {
+                continue;
+            }
+            let Some(service) = labels.and_then(|l| l.get(labels::SERVICE).cloned()) else {
+                continue;
+            };
             let Some(state) = inspected.state else {
                 continue;
             };
             let (last_start, last_die) = self.recorder.with(|h| {
                 let last = |want: fn(&ContainerAction) -> bool| {
-                    h.container_actions(&name)
+                    h.container_actions(&service)
                         .filter(|(_, a)| want(a))
                         .map(|(at, _)| at)
                         .last()
@@ -213,7 +232,8 @@ impl Follower {
                     at,
                     Source::Inspect,
                     Happening::Container {
-                        container: name.clone(),
+                        node: self.node.clone(),
+                        service: service.clone(),
                         action: ContainerAction::Start,
                     },
                 );
@@ -228,7 +248,8 @@ impl Follower {
                     at,
                     Source::Inspect,
                     Happening::Container {
-                        container: name.clone(),
+                        node: self.node.clone(),
+                        service: service.clone(),
                         action: ContainerAction::Die { exit_code },
                     },
                 );
@@ -243,6 +264,8 @@ pub struct ContainerEvent {
     pub at: Nanos,
     pub id: String,
     pub name: String,
+    /// Its container's `halab.service` label, else the container's name.
+    pub service: String,
     pub action: ContainerAction,
 }
 
@@ -255,6 +278,11 @@ pub fn container_event(event: &EventMessage) -> Option<ContainerEvent> {
     let actor = event.actor.as_ref()?;
     let attributes = actor.attributes.as_ref();
     let attribute = |key: &str| attributes.and_then(|a| a.get(key)).cloned();
+    // The probe's events, and those of anything that is not one of the run's services.
+    if attribute(labels::PROBE).is_some() {
+        return None;
+    }
+    let service = attribute(labels::SERVICE)?;
     let action = match event.action.as_deref()? {
         "create" => ContainerAction::Create,
         "start" => ContainerAction::Start,
@@ -275,10 +303,12 @@ pub fn container_event(event: &EventMessage) -> Option<ContainerEvent> {
     let at = event
         .time_nano
         .or_else(|| event.time.map(|s| s * 1_000_000_000))?;
+    let name = attribute("name").unwrap_or_default();
     Some(ContainerEvent {
         at: Nanos(at),
         id: actor.id.clone().unwrap_or_default(),
-        name: attribute("name").unwrap_or_default(),
+        service,
+        name,
         action,
     })
 }
@@ -318,10 +348,33 @@ mod tests {
 
     #[test]
     fn die_carries_its_exit_code_and_name() {
-        let seen = container_event(&event("die", &[("exitCode", "137"), ("name", "svc")])).unwrap();
+        let seen = container_event(&event(
+            "die",
+            &[
+                ("exitCode", "137"),
+                ("name", "halab-r-svc"),
+                ("halab.service", "svc"),
+            ],
+        ))
+        .unwrap();
         assert_eq!(seen.action, ContainerAction::Die { exit_code: 137 });
-        assert_eq!(seen.name, "svc");
+        assert_eq!(seen.name, "halab-r-svc");
+        assert_eq!(seen.service, "svc");
         assert_eq!(seen.at, Nanos(1_000_000_123));
+    }
+
+    #[test]
+    fn the_probe_and_containers_of_no_service_are_skipped() {
+        let probe = event(
+            "die",
+            &[
+                ("exitCode", "0"),
+                ("halab.probe", "1"),
+                ("halab.service", "x"),
+            ],
+        );
+        assert_eq!(container_event(&probe), None);
+        assert_eq!(container_event(&event("start", &[("name", "other")])), None);
     }
 
     #[test]

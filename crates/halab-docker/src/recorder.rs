@@ -59,6 +59,11 @@ impl Recorder {
         self.lock().history.clone()
     }
 
+    /// How many entries have been recorded so far.
+    pub fn arrival_count(&self) -> usize {
+        self.lock().arrivals.len()
+    }
+
     /// The entries recorded after the first `seen`, in the order they were recorded.
     pub fn arrivals_since(&self, seen: usize) -> Vec<Entry> {
         self.lock()

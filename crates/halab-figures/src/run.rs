@@ -37,10 +37,10 @@ impl Run {
         Ok(serde_json::from_str(text)?)
     }
 
-    /// The service container: the one container the history names (the first, if several).
+    /// The service the figure follows: the first the history names.
     pub fn service(&self) -> Option<&str> {
         self.history.entries().iter().find_map(|e| match &e.what {
-            Happening::Container { container, .. } => Some(container.as_str()),
+            Happening::Container { service, .. } => Some(service.as_str()),
             _ => None,
         })
     }
@@ -95,8 +95,11 @@ impl Run {
         let mut gaps = Vec::new();
         let mut last_die: Option<Nanos> = None;
         for e in entries {
-            if let Happening::Container { container, action } = &e.what {
-                if container != service {
+            if let Happening::Container {
+                service: s, action, ..
+            } = &e.what
+            {
+                if s != service {
                     continue;
                 }
                 match action {

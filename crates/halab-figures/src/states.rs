@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use halab_model::{
-    ApiCall, ContainerAction, ContainerModel, DaemonInput, EngineVersion, Input, Nanos, Observed,
-    RestartPolicy, Status,
+    ApiCall, ContainerAction, ContainerModel, DaemonOp, EngineVersion, Nanos, Observed, Op,
+    RestartPolicy, ServiceOp, Status,
 };
 
 /// The states the diagram shows: `exited` is split by whether the container was stopped through
@@ -93,18 +93,16 @@ impl Event {
         )
     }
 
-    fn inputs(self) -> Vec<Input> {
+    fn inputs(self) -> Vec<Op> {
+        let on = |op| Op::on(C, op);
         match self {
-            Event::ExitsZero => vec![Input::ProcessExit { code: 0 }],
-            Event::ExitsNonZero => vec![Input::ProcessExit { code: 1 }],
-            Event::Crash => vec![Input::HostSignal { signal: 9 }],
-            Event::DockerStop => vec![Input::Api(ApiCall::Stop { timeout_s: None })],
-            Event::DockerKill => vec![Input::Api(ApiCall::Kill { signal: 0 })],
-            Event::DockerStart => vec![Input::Api(ApiCall::Start)],
-            Event::DaemonRestart => vec![
-                Input::Daemon(DaemonInput::Stop),
-                Input::Daemon(DaemonInput::Start),
-            ],
+            Event::ExitsZero => vec![on(ServiceOp::Exit { code: 0 })],
+            Event::ExitsNonZero => vec![on(ServiceOp::Exit { code: 1 })],
+            Event::Crash => vec![on(ServiceOp::Signal { signal: 9 })],
+            Event::DockerStop => vec![on(ServiceOp::Api(ApiCall::Stop { timeout_s: None }))],
+            Event::DockerKill => vec![on(ServiceOp::Api(ApiCall::Kill { signal: 0 }))],
+            Event::DockerStart => vec![on(ServiceOp::Api(ApiCall::Start))],
+            Event::DaemonRestart => vec![Op::Daemon(DaemonOp::Stop), Op::Daemon(DaemonOp::Start)],
             // Not an input: time passes to the model's next deadline.
             Event::BackoffElapses => vec![],
         }
@@ -135,15 +133,19 @@ pub const POLICIES: [(RestartPolicy, &str, &str); 4] = [
     (RestartPolicy::UnlessStopped, "unless-stopped", "U"),
 ];
 
+/// The one container the diagram follows, as ops name it.
+const C: &str = "c";
+
 /// How to bring a fresh container to each state.
-fn fixtures() -> Vec<Vec<Input>> {
-    let start = Input::Api(ApiCall::Start);
+fn fixtures() -> Vec<Vec<Op>> {
+    let on = |op| Op::on(C, op);
+    let start = on(ServiceOp::Api(ApiCall::Start));
     vec![
         vec![],
-        vec![start],
-        vec![start, Input::ProcessExit { code: 1 }],
-        vec![start, Input::ProcessExit { code: 0 }],
-        vec![start, Input::Api(ApiCall::Stop { timeout_s: None })],
+        vec![start.clone()],
+        vec![start.clone(), on(ServiceOp::Exit { code: 1 })],
+        vec![start.clone(), on(ServiceOp::Exit { code: 0 })],
+        vec![start, on(ServiceOp::Api(ApiCall::Stop { timeout_s: None }))],
     ]
 }
 
@@ -160,7 +162,7 @@ fn drive(model: &mut ContainerModel, now: &mut Nanos, event: Event) -> bool {
     }
     for input in event.inputs() {
         *now = Nanos(now.0 + MS);
-        outputs.extend(model.apply(input, *now));
+        outputs.extend(model.apply_op(&input, *now));
     }
     outputs
         .iter()
@@ -186,7 +188,7 @@ pub fn transitions() -> Vec<Transition> {
             let mut now = Nanos(1_000_000 * MS);
             for input in &script {
                 now = Nanos(now.0 + MS);
-                model.apply(*input, now);
+                model.apply_op(input, now);
             }
             let Some(from) = Node::of(&model.state()) else {
                 continue;

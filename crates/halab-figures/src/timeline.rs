@@ -1,7 +1,7 @@
 //! A run's history as a timeline: the counter above, the service's and the daemon's state below,
 //! the phases on top, the daemon's down time shaded across everything.
 
-use halab_model::{ContainerAction, DaemonAction, Happening, Nanos, Source};
+use halab_model::{ContainerAction, DaemonAction, DaemonOp, Happening, Nanos, Op, OpStep, Source};
 
 use crate::run::Run;
 use crate::svg::{Svg, n, text_width, tick_step};
@@ -135,7 +135,7 @@ pub fn timeline(run: &Run) -> anyhow::Result<String> {
             r##"fill="#777777" font-style="italic""##,
         );
     }
-    counter_plot(&mut svg, &f, run, end);
+    counter_plot(&mut svg, &f, run, &service, end);
     service_lane(&mut svg, &f, run, &service, end);
     daemon_lane(&mut svg, &f, &daemon);
     x_axis(&mut svg, &f, step);
@@ -151,13 +151,31 @@ fn daemon_segments(run: &Run, end: Nanos) -> Vec<(Nanos, Nanos, DaemonState)> {
     let mut segments = Vec::new();
     let mut state = DaemonState::Up;
     let mut since = run.start();
-    for (at, action) in run.history.daemon_actions() {
-        let next = match action {
-            DaemonAction::StopRequested { crash } => DaemonState::Stopping { crash },
-            DaemonAction::Stopped | DaemonAction::Lost { .. } => DaemonState::Down,
-            DaemonAction::StartRequested => DaemonState::Starting,
-            DaemonAction::Ready => DaemonState::Up,
+    // What the harness did to the daemon (its ops, begun and ended) and what it did by itself.
+    let changes = run.history.entries().iter().filter_map(|e| {
+        let next = match &e.what {
+            Happening::Op {
+                op: Op::Daemon(op),
+                step,
+                ..
+            } => match (op, step) {
+                (DaemonOp::Start, OpStep::Invoke) => DaemonState::Starting,
+                (DaemonOp::Start, OpStep::Ok { .. }) => DaemonState::Up,
+                (op, OpStep::Invoke) => DaemonState::Stopping {
+                    crash: *op != DaemonOp::Stop,
+                },
+                (_, OpStep::Ok { .. }) => DaemonState::Down,
+                _ => return None,
+            },
+            Happening::Daemon { action, .. } => match action {
+                DaemonAction::Stopped | DaemonAction::Lost { .. } => DaemonState::Down,
+                DaemonAction::Ready => DaemonState::Up,
+            },
+            _ => return None,
         };
+        Some((e.at, next))
+    });
+    for (at, next) in changes {
         segments.push((since, at, state));
         state = next;
         since = at;
@@ -226,8 +244,8 @@ fn phases(svg: &mut Svg, f: &Frame, run: &Run, end: Nanos) -> Option<Nanos> {
     Some(Nanos((last_at.0 + duration * 1_000_000).min(end.0)))
 }
 
-fn counter_plot(svg: &mut Svg, f: &Frame, run: &Run, end: Nanos) {
-    let readings: Vec<(Nanos, u64)> = run.history.counter_readings().collect();
+fn counter_plot(svg: &mut Svg, f: &Frame, run: &Run, service: &str, end: Nanos) {
+    let readings: Vec<(Nanos, u64)> = run.history.counter_readings(service).collect();
     let max = readings.iter().map(|&(_, v)| v).max().unwrap_or(1).max(1) as f64;
     let step = tick_step(max, 8.0, &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0]);
     let top = (max / step).ceil() * step;
@@ -283,9 +301,9 @@ fn service_lane(svg: &mut Svg, f: &Frame, run: &Run, service: &str, end: Nanos) 
         .entries()
         .iter()
         .filter_map(|e| match &e.what {
-            Happening::Container { container, action } if container == service => {
-                Some((e.at, action, e.source))
-            }
+            Happening::Container {
+                service: s, action, ..
+            } if s == service => Some((e.at, action, e.source)),
             _ => None,
         })
         .collect();

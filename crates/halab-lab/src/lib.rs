@@ -43,6 +43,7 @@ mod teardown;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use halab_model::DaemonOp;
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
@@ -65,29 +66,15 @@ pub const GRACEFUL_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// SIGKILL cannot be ignored; this only bounds an unkillable (D-state) process.
 const CRASH_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How to stop a lab's dockerd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopMode {
-    /// SIGTERM, and wait for dockerd to exit: it stops its containers (unless live-restore is
-    /// on) and cleans up after itself.
-    Graceful,
-    /// SIGKILL: dockerd and its containerd die at once; the shims and containers keep running.
-    Crash,
-}
-
-impl StopMode {
-    fn signal(self) -> Signal {
-        match self {
-            StopMode::Graceful => Signal::SIGTERM,
-            StopMode::Crash => Signal::SIGKILL,
-        }
-    }
-    fn timeout(self) -> Duration {
-        match self {
-            StopMode::Graceful => GRACEFUL_STOP_TIMEOUT,
-            StopMode::Crash => CRASH_STOP_TIMEOUT,
-        }
+/// The signal that ends dockerd for `op`, and how long it may take to go, if `op` ends it
+/// and is not a power loss (which ends every process of the lab: [`Lab::power_loss`]).
+fn ending(op: DaemonOp) -> Option<(Signal, Duration)> {
+    match op {
+        // dockerd stops its containers (unless live-restore is on) and cleans up after itself.
+        DaemonOp::Stop => Some((Signal::SIGTERM, GRACEFUL_STOP_TIMEOUT)),
+        // dockerd and its containerd die at once; the shims and containers keep running.
+        DaemonOp::Crash => Some((Signal::SIGKILL, CRASH_STOP_TIMEOUT)),
+        DaemonOp::PowerLoss | DaemonOp::Start => None,
     }
 }
 
@@ -279,6 +266,11 @@ impl Lab {
         self.dockerd().map(|id| id.pid)
     }
 
+    /// The pid the lab's pid file names (the live dockerd's, or the last one's if it died).
+    pub fn last_dockerd_pid(&self) -> Option<u32> {
+        process::read_pidfile(&self.paths.pidfile())
+    }
+
     /// The lab's live dockerd, if there is one, as an identity that can be waited on.
     pub fn dockerd(&self) -> Option<ProcessId> {
         dockerd::find(&self.paths).map(|proc| proc.identity())
@@ -303,28 +295,35 @@ impl Lab {
         dockerd::ping(&self.paths.socket()).await.unwrap_or(false)
     }
 
-    /// Stops dockerd with SIGTERM (waiting up to 60 s) or SIGKILL, and returns once the
-    /// process is gone. After a crash the shims and containers keep running.
-    pub async fn stop(&self, mode: StopMode) -> Result<(), LabError> {
+    /// Does `op` to the lab's dockerd and returns once it is done: a stop (SIGTERM, waiting up
+    /// to 60 s) or a crash (SIGKILL) returns once the process is gone — after a crash the
+    /// shims and containers keep running; a power loss kills every process of the lab; a
+    /// start returns once dockerd answers.
+    pub async fn perform(&self, op: DaemonOp) -> Result<(), LabError> {
+        let Some((signal, timeout)) = ending(op) else {
+            return match op {
+                DaemonOp::Start => self.start().await,
+                _ => self.power_loss().await,
+            };
+        };
         host::require_root()?;
         let dockerd = dockerd::find(&self.paths).ok_or_else(|| LabError::NotRunning {
             name: self.paths.name.clone(),
             socket: self.paths.socket(),
         })?;
         let started = Instant::now();
-        let signal = mode.signal();
-        tracing::info!(lab = %self.paths.name, pid = dockerd.pid, ?mode, "stopping dockerd");
+        tracing::info!(lab = %self.paths.name, pid = dockerd.pid, %op, "stopping dockerd");
         process::send(dockerd.pid, signal)?;
-        let left = process::wait_gone(&[(dockerd.pid, dockerd.start_time)], mode.timeout()).await;
+        let left = process::wait_gone(&[(dockerd.pid, dockerd.start_time)], timeout).await;
         if !left.is_empty() {
             return Err(LabError::StopTimeout {
                 name: self.paths.name.clone(),
                 pid: dockerd.pid,
                 signal: signal.as_str(),
-                timeout: mode.timeout(),
+                timeout,
             });
         }
-        tracing::info!(lab = %self.paths.name, ?mode, elapsed = ?started.elapsed(), "dockerd stopped");
+        tracing::info!(lab = %self.paths.name, %op, elapsed = ?started.elapsed(), "dockerd stopped");
         Ok(())
     }
 
@@ -369,9 +368,24 @@ impl Lab {
         Ok(())
     }
 
-    /// `stop(mode)` then `start()`.
-    pub async fn restart(&self, mode: StopMode) -> Result<(), LabError> {
-        self.stop(mode).await?;
+    /// Every process of the lab killed at once, as if its host lost power (see
+    /// [`teardown::power_loss`]); the lab can be started again.
+    pub async fn power_loss(&self) -> Result<(), LabError> {
+        host::require_root()?;
+        if dockerd::find(&self.paths).is_none() {
+            return Err(LabError::NotRunning {
+                name: self.paths.name.clone(),
+                socket: self.paths.socket(),
+            });
+        }
+        teardown::power_loss(&self.paths).await
+    }
+
+    /// `op` (a stop, a crash or a power loss), then a start.
+    pub async fn restart(&self, op: DaemonOp) -> Result<(), LabError> {
+        if op.ends_daemon() {
+            self.perform(op).await?;
+        }
         self.start().await
     }
 

@@ -101,6 +101,20 @@ pub async fn teardown(paths: &LabPaths, ip: Option<&Path>) -> Result<(), LabErro
     }
 }
 
+/// The lab's host loses power, as far as the lab can tell: dockerd, its containerd, every shim
+/// and every container process get SIGKILL at once (found before any is killed, as in
+/// `teardown`), and what only lives in memory on a real host goes too — the shims' sockets and
+/// the mounts below the lab dir. What is on disk stays: the data-root, containerd's metadata.
+/// The lab dir and netns stay, so the lab can be started again.
+pub async fn power_loss(paths: &LabPaths) -> Result<(), LabError> {
+    tracing::info!(lab = %paths.name, "power loss: SIGKILL to every process of the lab");
+    let tasks = shims::lab_tasks(paths, &lab_processes(paths, &process::scan()));
+    kill_all_lab_processes(paths).await?;
+    shims::remove_sockets(paths, &tasks);
+    mounts::unmount_all_under(&paths.dir)?;
+    Ok(())
+}
+
 /// SIGTERM to a live dockerd and a short wait; a dockerd that does not exit in time is left to
 /// the SIGKILL round that follows.
 async fn stop_dockerd_gracefully(paths: &LabPaths) -> Result<(), LabError> {

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use halab_lab::{Lab, LabError, LabOptions, StopMode, gc};
+use halab_lab::{Lab, LabError, LabOptions, gc};
+use halab_model::DaemonOp;
 
 /// `gc` removes unused `halab-*` netns without an owner record; a lab whose `up` is between
 /// `ip netns add` and writing that record would look stray for a moment. So the gc test runs
@@ -342,7 +343,7 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     wait_container_running(&lab, "svc").await;
 
     let t = Instant::now();
-    lab.stop(StopMode::Graceful).await.expect("graceful stop");
+    lab.perform(DaemonOp::Stop).await.expect("graceful stop");
     eprintln!(
         "[timing] graceful stop (1 container): {}",
         secs(t.elapsed())
@@ -360,11 +361,11 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     let shims = shims_of(&lab);
     assert!(!shims.is_empty(), "a running container has a shim");
     let t = Instant::now();
-    lab.stop(StopMode::Crash).await.expect("crash");
+    lab.perform(DaemonOp::Crash).await.expect("crash");
     eprintln!("[timing] crash (SIGKILL until gone): {}", secs(t.elapsed()));
     assert!(!lab.status().running);
     assert!(!lab.is_ready().await);
-    let not_running = lab.stop(StopMode::Crash).await.unwrap_err();
+    let not_running = lab.perform(DaemonOp::Crash).await.unwrap_err();
     assert!(
         matches!(not_running, LabError::NotRunning { .. }),
         "{not_running:?}"
@@ -393,11 +394,9 @@ async fn lifecycle_up_restart_graceful_and_crash_then_down_leaves_nothing() {
     );
 
     let t = Instant::now();
-    lab.restart(StopMode::Graceful)
-        .await
-        .expect("restart(Graceful)");
+    lab.restart(DaemonOp::Stop).await.expect("restart(Stop)");
     eprintln!(
-        "[timing] restart(Graceful) (1 container): {}",
+        "[timing] restart(Stop) (1 container): {}",
         secs(t.elapsed())
     );
     wait_container_running(&lab, "svc").await;
@@ -436,7 +435,7 @@ async fn live_restore_survives_a_crash_and_down_removes_a_crashed_lab() {
     let pid = wait_container_running(&lab, "svc").await;
 
     let t = Instant::now();
-    lab.restart(StopMode::Crash).await.expect("restart(Crash)");
+    lab.restart(DaemonOp::Crash).await.expect("restart(Crash)");
     eprintln!(
         "[timing] restart(Crash) with live-restore: {}",
         secs(t.elapsed())
@@ -449,7 +448,7 @@ async fn live_restore_survives_a_crash_and_down_removes_a_crashed_lab() {
 
     // Crash again, and remove the lab without ever starting it: the shim and the container are
     // orphans of PID 1 by now, and the overlay and netns mounts are still in place.
-    lab.stop(StopMode::Crash).await.expect("crash");
+    lab.perform(DaemonOp::Crash).await.expect("crash");
     let shims = shims_of(&lab);
     assert!(!shims.is_empty(), "shims survive the crash");
     let sockets = shim_sockets(&shims);
@@ -498,7 +497,7 @@ async fn gc_removes_running_crashed_and_half_made_labs_and_stray_netns() {
     build_image(&crashed_lab, &root.path);
     run_service(&crashed_lab, "svc");
     wait_container_running(&crashed_lab, "svc").await;
-    crashed_lab.stop(StopMode::Crash).await.unwrap();
+    crashed_lab.perform(DaemonOp::Crash).await.unwrap();
     // A lab whose `up` died right after making its dir.
     std::fs::create_dir_all(root.path.join("labs").join(&half_made)).unwrap();
     let status = Command::new("ip")

@@ -5,7 +5,7 @@
 //!   through exit → back-off → restart cycles;
 //! - **simulator**: events per second from the seed service (`always`, runs 1 s, exits 0) in
 //!   virtual time, history recording included, and its ratio to the baseline;
-//! - **property cases**: generated input sequences per second through the model, each checked
+//! - **property cases**: generated operation sequences per second through the model, each checked
 //!   for `RestartCount` and status consistency, and their ratio to the `cargo test` budget.
 //!
 //! The target is ≥ 1,000,000 simulated events per second on one core.
@@ -13,10 +13,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use halab_model::sim::{Latencies, ServiceBehaviour, SimConfig, Simulator};
+use halab_model::sim::{Latencies, SimConfig, SimService, Simulator};
 use halab_model::{
-    ApiCall, ContainerModel, DaemonInput, EngineVersion, Input, ModelConfig, Nanos, RestartPolicy,
-    Status,
+    ApiCall, ContainerModel, ContainerSpec, DaemonConfig, DaemonOp, EngineVersion, Nanos, Op,
+    RestartPolicy, ServiceBehaviour, ServiceOp, Status,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -65,11 +65,11 @@ fn per_second(mut work: impl FnMut() -> u64) -> f64 {
 fn model_alone() -> u64 {
     let mut model = ContainerModel::new(RestartPolicy::Always, EngineVersion::V20_10);
     let mut now = Nanos(0);
-    let mut outputs = model.apply(Input::Api(ApiCall::Start), now).len() as u64;
+    let mut outputs = model.apply(ServiceOp::Api(ApiCall::Start), now).len() as u64;
     for _ in 0..10_000 {
         // Run 11 s so the back-off resets, as a long-lived service's would.
         now = Nanos(now.0 + 11_000_000_000);
-        outputs += model.apply(Input::ProcessExit { code: 0 }, now).len() as u64;
+        outputs += model.apply(ServiceOp::Exit { code: 0 }, now).len() as u64;
         if let Some(at) = model.next_deadline() {
             now = at;
             outputs += model.advance(now).len() as u64;
@@ -82,20 +82,22 @@ fn model_alone() -> u64 {
 /// The simulator playing the seed service for a while of virtual time.
 fn simulated_seed() -> u64 {
     let config = SimConfig {
-        model: ModelConfig::new(RestartPolicy::Always, EngineVersion::V20_10),
-        service: ServiceBehaviour {
-            runs_for: Nanos::from_millis(1_000),
-            exit_code: 0,
-            increments: 1,
-        },
+        engine: EngineVersion::V20_10,
+        daemon: DaemonConfig::default(),
         latencies: Latencies::default(),
         seed: 1,
     };
-    let mut sim = Simulator::new(config, "svc", Nanos(0), 0);
-    sim.input(Input::Api(ApiCall::Start));
+    let service = SimService {
+        name: "svc".into(),
+        spec: ContainerSpec::with_policy(RestartPolicy::Always),
+        behaviour: ServiceBehaviour::exits_after(1_000, 0),
+        counter_initial: 0,
+    };
+    let mut sim = Simulator::new(config, "bench", vec![service], Nanos(0));
+    sim.perform(&Op::on("svc", ServiceOp::Api(ApiCall::Start)));
     // Back-off grows to its 1 min cap; 6 hours of virtual time is a few thousand cycles.
     sim.run_until(Nanos(6 * 3_600 * 1_000_000_000), |_| false);
-    sim.input(Input::Daemon(DaemonInput::Stop));
+    sim.perform(&Op::Daemon(DaemonOp::Stop));
     sim.run_until(Nanos(7 * 3_600 * 1_000_000_000), |_| false);
     let events = sim.history().entries().len() as u64;
     black_box(sim);
@@ -105,15 +107,18 @@ fn simulated_seed() -> u64 {
 /// 256 generated cases through the model, each checked as the property tests check it.
 fn property_cases() -> u64 {
     const CASES: u32 = 256;
+    let service = |op: ServiceOp| Op::on("c", op);
     let input = prop_oneof![
-        (0i64..3).prop_map(|code| Input::ProcessExit { code }),
-        Just(Input::HostSignal { signal: 9 }),
-        Just(Input::Api(ApiCall::Start)),
-        Just(Input::Api(ApiCall::Stop { timeout_s: Some(1) })),
-        Just(Input::Api(ApiCall::Kill { signal: 9 })),
-        Just(Input::Daemon(DaemonInput::Stop)),
-        Just(Input::Daemon(DaemonInput::Crash)),
-        Just(Input::Daemon(DaemonInput::Start)),
+        (0i64..3).prop_map(move |code| service(ServiceOp::Exit { code })),
+        Just(service(ServiceOp::Signal { signal: 9 })),
+        Just(service(ServiceOp::Api(ApiCall::Start))),
+        Just(service(ServiceOp::Api(ApiCall::Stop {
+            timeout_s: Some(1)
+        }))),
+        Just(service(ServiceOp::Api(ApiCall::Kill { signal: 9 }))),
+        Just(Op::Daemon(DaemonOp::Stop)),
+        Just(Op::Daemon(DaemonOp::Crash)),
+        Just(Op::Daemon(DaemonOp::Start)),
     ];
     let steps = proptest::collection::vec((input, 0i64..20_000), 1..40);
     let mut runner = TestRunner::new(Config {
@@ -126,8 +131,8 @@ fn property_cases() -> u64 {
             let mut model = ContainerModel::new(RestartPolicy::Always, EngineVersion::V20_10);
             let mut now = Nanos(0);
             let mut count = 0;
-            for (input, wait_ms) in steps {
-                model.apply(input, now);
+            for (op, wait_ms) in steps {
+                model.apply_op(&op, now);
                 now = Nanos(now.0 + wait_ms * 1_000_000);
                 model.advance(now);
                 let state = model.state();

@@ -5,8 +5,8 @@
 
 use crate::container::{AfterStop, ContainerModel};
 use crate::history::{ContainerAction, Nanos};
-use crate::input::ApiCall;
 use crate::observed::DaemonPhase;
+use crate::op::ApiCall;
 use crate::output::{Answer, Output};
 use crate::policy::RestartPolicy;
 use crate::restart_manager::RestartManager;
@@ -78,11 +78,13 @@ impl ContainerModel {
     /// cancel the restart manager and set `HasBeenManuallyStopped` (see
     /// `ContainerModel::kill_with_signal`).
     fn api_kill(&mut self, signal: i32, now: Nanos, out: &mut Vec<Output>) -> Answer {
+        self.mem.api_kill = true;
         let result = if signal == 0 || signal == SIGKILL {
             self.daemon_kill(now, out)
         } else {
             self.kill_with_signal(signal, now, out)
         };
+        self.mem.api_kill = false;
         match result {
             Ok(()) => Answer::status(204),
             Err(answer) => answer,

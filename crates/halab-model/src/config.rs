@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineVersion;
+use crate::mutant::Mutant;
 use crate::policy::RestartPolicy;
 use crate::signal::{SIGKILL, SIGTERM, killed_by};
 
@@ -135,6 +136,9 @@ pub struct ModelConfig {
     pub engine: EngineVersion,
     pub daemon: DaemonConfig,
     pub container: ContainerSpec,
+    /// A deliberately wrong variant of the model (see [`Mutant`]); `None` for the model itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutant: Option<Mutant>,
 }
 
 impl ModelConfig {
@@ -144,6 +148,7 @@ impl ModelConfig {
             engine,
             daemon: DaemonConfig::default(),
             container: ContainerSpec::with_policy(policy),
+            mutant: None,
         }
     }
 }

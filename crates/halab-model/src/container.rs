@@ -1,9 +1,10 @@
 //! The per-container state machine: the daemon's record of one container, the restart manager and
 //! timers it keeps in memory, and the process under it.
 //!
-//! The model is driven by [`ContainerModel::apply`] (something happens at `now`) and
-//! [`ContainerModel::advance`] (time passes to `now`, firing due timers: a back-off restart, or
-//! the SIGKILL that ends a stop's grace period). [`ContainerModel::next_deadline`] says when the
+//! The model is driven by [`ContainerModel::apply`] (an operation on the container at `now`),
+//! [`ContainerModel::apply_daemon`] (one on its daemon) and [`ContainerModel::advance`] (time
+//! passes to `now`, firing due timers: a back-off restart, or the SIGKILL that ends a stop's
+//! grace period). [`ContainerModel::next_deadline`] says when the
 //! next timer fires, so a driver can jump virtual time from deadline to deadline.
 //!
 //! Each transition is written as the moby function it mirrors (named in its doc comment), so the
@@ -17,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::ModelConfig;
 use crate::engine::{EngineVersion, OomFlag};
 use crate::history::{ContainerAction, Nanos};
-use crate::input::{ApiCall, Input};
+use crate::mutant::Mutant;
 use crate::observed::{DaemonPhase, Observed, Status};
+use crate::op::{ApiCall, DaemonOp, Op, ServiceOp};
 use crate::output::{Answer, Output};
 use crate::policy::RestartPolicy;
 use crate::restart_manager::{Decision, RestartManager};
@@ -91,6 +93,8 @@ pub(crate) struct DaemonMemory {
     pub(crate) shutting_down: bool,
     /// libcontainerd's `oom` map entry (20.10), handed to the exit handler.
     pub(crate) oom_seen: bool,
+    /// An API kill is under way (for [`Mutant::ApiKillAsCrash`]).
+    pub(crate) api_kill: bool,
     pub(crate) shim_events: ShimQueue,
 }
 
@@ -107,6 +111,12 @@ pub struct ContainerModel {
     pub(crate) c8d_container: bool,
     /// The latest time the model was given; time never goes back.
     pub(crate) now: Nanos,
+    /// Under a [`crate::DaemonModel`] with other containers: the restart that ends `restore` waits
+    /// until every container is restored (see [`ContainerModel::restored`]).
+    pub(crate) managed: bool,
+    /// Restored, waiting for the daemon's other containers: whether the task was alive, and the
+    /// exit the daemon found.
+    pub(crate) restore_waiting: Option<(bool, Option<ExitStatus>)>,
 }
 
 impl ContainerModel {
@@ -141,6 +151,8 @@ impl ContainerModel {
             task: Task::None,
             c8d_container: false,
             now: Nanos(i64::MIN),
+            managed: false,
+            restore_waiting: None,
         }
     }
 
@@ -217,22 +229,42 @@ impl ContainerModel {
         out
     }
 
-    /// `input` happens at `now`. Timers due by `now` fire first, as [`ContainerModel::advance`]
-    /// would fire them. A `now` earlier than one already seen counts as that one: time does not
-    /// go back.
-    pub fn apply(&mut self, input: Input, now: Nanos) -> Vec<Output> {
+    /// `op` is done to the container at `now`. Timers due by `now` fire first, as
+    /// [`ContainerModel::advance`] would fire them. A `now` earlier than one already seen counts
+    /// as that one: time does not go back.
+    pub fn apply(&mut self, op: ServiceOp, now: Nanos) -> Vec<Output> {
         let now = self.clock(now);
         let mut out = Vec::new();
         self.fire_due(now, &mut out);
-        match input {
-            Input::ProcessExit { code } => self.process_exits(code, false, now),
-            Input::HostSignal { signal } => self.host_signal(signal, now),
-            Input::Oom => self.process_exits(killed_by(SIGKILL), true, now),
-            Input::Api(call) => self.api(call, now, &mut out),
-            Input::Daemon(input) => self.daemon(input, now, &mut out),
+        match op {
+            ServiceOp::Exit { code } => self.process_exits(code, false, now),
+            ServiceOp::Signal { signal } => self.host_signal(signal, now),
+            ServiceOp::Oom => self.process_exits(killed_by(SIGKILL), true, now),
+            ServiceOp::Api(call) => self.api(call, now, &mut out),
+            ServiceOp::Inspect => {}
         }
         self.drain(now, &mut out);
         out
+    }
+
+    /// `op` is done to the container's daemon at `now` (see [`ContainerModel::apply`]).
+    pub fn apply_daemon(&mut self, op: DaemonOp, now: Nanos) -> Vec<Output> {
+        let now = self.clock(now);
+        let mut out = Vec::new();
+        self.fire_due(now, &mut out);
+        self.daemon(op, now, &mut out);
+        self.drain(now, &mut out);
+        out
+    }
+
+    /// Any [`Op`], this container being the service it names (the name is not checked): a
+    /// wait only lets time pass.
+    pub fn apply_op(&mut self, op: &Op, now: Nanos) -> Vec<Output> {
+        match op {
+            Op::Daemon(op) => self.apply_daemon(*op, now),
+            Op::Service { op, .. } => self.apply(*op, now),
+            Op::Wait(_) => self.advance(now),
+        }
     }
 
     fn clock(&mut self, now: Nanos) -> Nanos {
@@ -316,7 +348,8 @@ impl ContainerModel {
         let exit = ExitStatus { code, at: now, oom };
 
         let manually_stopped = self.mem.shutting_down || self.disk.manually_stopped;
-        let ran_for_ns = now.0.saturating_sub(self.disk.started_at.unwrap_or(now).0);
+        let ran_for_ns =
+            self.mutated_run_length(now.0.saturating_sub(self.disk.started_at.unwrap_or(now).0));
         let decision = self
             .rm_mut()
             .should_restart(code, manually_stopped, ran_for_ns, now);
@@ -341,6 +374,23 @@ impl ContainerModel {
         } else {
             out.push(die);
             self.stops_done(waiters, now, out);
+        }
+    }
+
+    /// How long a run lasted, as the restart manager is told it: the truth, except under the
+    /// back-off mutants. Under [`Mutant::OnFailureConsecutive`] a long run also resets the
+    /// manager's count.
+    pub(crate) fn mutated_run_length(&mut self, ran_for_ns: i64) -> i64 {
+        use crate::backoff::RESET_AFTER_RUN_NS;
+        match self.config.mutant {
+            Some(Mutant::BackoffNeverReset) => 0,
+            Some(Mutant::BackoffResetAfter1s) if ran_for_ns >= 1_000_000_000 => RESET_AFTER_RUN_NS,
+            Some(Mutant::OnFailureConsecutive) if ran_for_ns >= RESET_AFTER_RUN_NS => {
+                let policy = self.disk.policy;
+                self.mem.rm = Some(RestartManager::new(policy, 0));
+                ran_for_ns
+            }
+            _ => ran_for_ns,
         }
     }
 
@@ -378,7 +428,7 @@ impl ContainerModel {
             AfterStop::Restore => {
                 // `restore` resets the manager after `shutdownContainer`, then goes on.
                 self.mem.rm = None;
-                self.restore_rest(false, None, now, out);
+                self.restored(false, None, now, out);
             }
         }
     }
@@ -437,7 +487,9 @@ impl ContainerModel {
         }
         if reset {
             self.mem.rm = None;
-            self.disk.restart_count = 0;
+            if self.config.mutant != Some(Mutant::RestartCountNotReset) {
+                self.disk.restart_count = 0;
+            }
             self.disk.manually_stopped = false;
         }
         self.task = Task::Alive {
@@ -480,10 +532,11 @@ impl ContainerModel {
             _ => true,
         };
         let unpause = cancels && self.disk.paused;
-        if cancels {
+        let as_crash = self.mem.api_kill && self.config.mutant == Some(Mutant::ApiKillAsCrash);
+        if cancels && !as_crash {
             self.rm_mut().cancel();
         }
-        if !self.mem.shutting_down {
+        if !self.mem.shutting_down && !as_crash {
             self.disk.manually_stopped = true;
         }
         if self.disk.restarting {

@@ -8,26 +8,26 @@
 
 use crate::container::{AfterStop, ContainerModel, DaemonMemory, ExitStatus};
 use crate::history::{DaemonAction, Nanos};
-use crate::input::DaemonInput;
 use crate::observed::DaemonPhase;
+use crate::op::DaemonOp;
 use crate::output::{Answer, Output};
 use crate::task::Task;
 
 impl ContainerModel {
     /// Something happens to the daemon process. Inputs that make no sense in the daemon's phase
     /// (start a running daemon, stop a stopped one, stop one still restoring) do nothing.
-    pub(crate) fn daemon(&mut self, input: DaemonInput, now: Nanos, out: &mut Vec<Output>) {
-        match input {
-            DaemonInput::Stop if self.phase == DaemonPhase::Up => self.shutdown(now, out),
-            DaemonInput::Crash if self.phase != DaemonPhase::Down => self.go_down(out),
-            DaemonInput::PowerLoss => {
+    pub(crate) fn daemon(&mut self, op: DaemonOp, now: Nanos, out: &mut Vec<Output>) {
+        match op {
+            DaemonOp::Stop if self.phase == DaemonPhase::Up => self.shutdown(now, out),
+            DaemonOp::Crash if self.phase != DaemonPhase::Down => self.go_down(out),
+            DaemonOp::PowerLoss => {
                 if self.phase != DaemonPhase::Down {
                     self.go_down(out);
                 }
                 // The process dies and containerd's task state is lost; its metadata is not.
                 self.task = Task::None;
             }
-            DaemonInput::Start if self.phase == DaemonPhase::Down => self.restore(now, out),
+            DaemonOp::Start if self.phase == DaemonPhase::Down => self.restore(now, out),
             _ => {}
         }
     }
@@ -64,6 +64,7 @@ impl ContainerModel {
             }
         }
         self.mem = DaemonMemory::default();
+        self.restore_waiting = None;
         self.phase = DaemonPhase::Down;
         out.push(Output::Daemon(DaemonAction::Stopped));
     }
@@ -112,7 +113,37 @@ impl ContainerModel {
             self.container_stop(timeout_s, AfterStop::Restore, now, out);
             return;
         }
-        self.restore_rest(alive, exit, now, out);
+        self.restored(alive, exit, now, out);
+    }
+
+    /// The container's part of `restore`'s first loop is done. `restore` waits for every
+    /// container's part (`group.Wait()`) before any restart-policy start: under a
+    /// [`crate::DaemonModel`] the container waits here until the daemon releases it
+    /// ([`ContainerModel::release_restore`]); alone, it goes on at once.
+    pub(crate) fn restored(
+        &mut self,
+        alive: bool,
+        exit: Option<ExitStatus>,
+        now: Nanos,
+        out: &mut Vec<Output>,
+    ) {
+        if self.managed {
+            self.restore_waiting = Some((alive, exit));
+        } else {
+            self.restore_rest(alive, exit, now, out);
+        }
+    }
+
+    /// Whether the container is still in `restore`'s first loop (stopping what it found alive).
+    pub(crate) fn restoring(&self) -> bool {
+        self.phase == DaemonPhase::Starting && self.restore_waiting.is_none()
+    }
+
+    /// `restore`'s second part for this container, once every container finished the first.
+    pub(crate) fn release_restore(&mut self, now: Nanos, out: &mut Vec<Output>) {
+        if let Some((alive, exit)) = self.restore_waiting.take() {
+            self.restore_rest(alive, exit, now, out);
+        }
     }
 
     /// The rest of `restore` for one container, then the restart-policy start.
@@ -162,11 +193,14 @@ impl ContainerModel {
             self.mem.rm = None;
         }
         let exit_code = self.disk.exit_code;
-        let manually_stopped = self.disk.manually_stopped;
+        let manually_stopped = self.disk.manually_stopped
+            && !(self.config.mutant == Some(crate::mutant::Mutant::UnlessStoppedAsAlways)
+                && self.disk.policy == crate::policy::RestartPolicy::UnlessStopped);
         let ran_for_ns = match (self.disk.started_at, self.disk.finished_at) {
             (Some(started), Some(finished)) => finished.0.saturating_sub(started.0),
             _ => 0,
         };
+        let ran_for_ns = self.mutated_run_length(ran_for_ns);
         let decision = self
             .rm_mut()
             .should_restart(exit_code, manually_stopped, ran_for_ns, now);

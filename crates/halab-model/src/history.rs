@@ -1,10 +1,16 @@
-//! The history of a run: what the daemon did, what the harness did, and what was observed.
+//! The history of a run: what the harness did, what the daemon did, and what was observed.
 //!
-//! A history is the one record that checks and reports read. It is pure data, ordered by time;
-//! the Docker side fills it from the events stream and `inspect`, the simulator fills it from the
-//! model, and both produce the same shape.
+//! A history is the one record that checks, the oracle and reports read. It is pure data,
+//! ordered by time; the Docker side fills it from the events stream and `inspect`, the simulator
+//! from the model, and both produce the same shape. As in Jepsen, every operation the harness
+//! performs is recorded twice: an `invoke` when it begins, then an `ok`, a `fail` (it was
+//! refused: nothing happened) or an `info` (its outcome is unknown: the connection dropped, say)
+//! when it ends — beside the observations: the daemon's events, counter readings, the daemon
+//! lost or back. Every entry names its node (the daemon) and, for a container, its service.
 
 use serde::{Deserialize, Serialize};
+
+use crate::op::{DaemonOp, Op, ServiceState};
 
 /// Nanoseconds since the Unix epoch, as the daemon stamps events (`timeNano`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -86,17 +92,13 @@ impl ContainerAction {
     }
 }
 
-/// What happened to the daemon, as the harness did it and saw it.
+/// What the daemon itself did, as opposed to what was done to it (a daemon [`Op`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DaemonAction {
-    /// The harness asked the daemon to stop: SIGTERM (`crash: false`) or SIGKILL (`crash: true`).
-    StopRequested { crash: bool },
-    /// The daemon process has exited.
+    /// The daemon process has exited (in the model: the end of `Shutdown`, or a crash).
     Stopped,
-    /// The harness started the daemon process.
-    StartRequested,
-    /// The daemon answers its API again.
+    /// The daemon answers its API again (in a history: back without halab having started it).
     Ready,
     /// The daemon went away without the harness asking it to: its process exited (a lab
     /// daemon, whose `pid` halab watches) or its events stream ended (a daemon halab does not
@@ -104,27 +106,129 @@ pub enum DaemonAction {
     Lost { pid: Option<u32> },
 }
 
+/// How far an operation has got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum OpStep {
+    /// It begins.
+    Invoke,
+    /// It was done; an inspection carries what it read.
+    Ok {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read: Option<Inspected>,
+    },
+    /// It was refused, and nothing happened (a 409, a wait that timed out).
+    Fail { error: String },
+    /// Its outcome is unknown (the connection dropped, the daemon died mid-call).
+    Info { error: String },
+}
+
+impl OpStep {
+    /// Whether this entry ends the operation.
+    pub fn ends(&self) -> bool {
+        !matches!(self, OpStep::Invoke)
+    }
+}
+
+/// What `docker inspect` showed of a service's container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspected {
+    /// `State.Status`: created, running, paused, restarting, exited, dead (or `removed`).
+    pub status: String,
+    pub exit_code: i64,
+    pub restart_count: i64,
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Happening {
+    /// What a service's container did, as its daemon's events stream says.
     Container {
-        /// The container's name (without the leading `/`).
-        container: String,
+        node: String,
+        service: String,
         #[serde(flatten)]
         action: ContainerAction,
     },
-    Daemon {
-        action: DaemonAction,
+    /// What the daemon did without being asked.
+    Daemon { node: String, action: DaemonAction },
+    /// An operation halab performed: one entry when it began, one when it ended (same `id`).
+    Op {
+        node: String,
+        id: u64,
+        #[serde(flatten)]
+        step: OpStep,
+        op: Op,
     },
     /// A scenario phase began.
-    Phase {
-        name: String,
-    },
-    /// The harness read the service's counter.
+    Phase { name: String },
+    /// halab started a probe container of its own and the daemon took `start_ms` to start it:
+    /// the daemon's start latency under the run's load, which the oracle's tolerances follow.
+    Probe { node: String, start_ms: i64 },
+    /// The harness read a service's counter.
     Counter {
+        node: String,
+        service: String,
         value: u64,
     },
+}
+
+/// An operation as the history tells it: when it began, and how and when it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpSpan<'a> {
+    pub id: u64,
+    pub node: &'a str,
+    pub op: &'a Op,
+    pub invoked: Nanos,
+    /// Where its `invoke` entry is in the history.
+    pub position: usize,
+    /// How it ended, and when; `None` for an operation the history does not see end (a run cut
+    /// short).
+    pub ended: Option<(Nanos, &'a OpStep)>,
+}
+
+impl OpSpan<'_> {
+    pub fn is_ok(&self) -> bool {
+        matches!(self.ended, Some((_, OpStep::Ok { .. })))
+    }
+
+    /// The daemon op, if it is one.
+    pub fn daemon_op(&self) -> Option<DaemonOp> {
+        match self.op {
+            Op::Daemon(op) => Some(*op),
+            _ => None,
+        }
+    }
+}
+
+/// A time the daemon was not up: see [`History::daemon_outages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// The stop or crash was asked for, or the daemon was lost.
+    pub from: Nanos,
+    /// Its process was gone (the stop's `ok`, or the loss).
+    pub down_at: Option<Nanos>,
+    /// The harness asked it to start again.
+    pub start_asked: Option<Nanos>,
+    /// It answered again.
+    pub until: Option<Nanos>,
+    pub from_position: usize,
+    /// Nobody asked: the daemon was lost.
+    pub lost: bool,
+}
+
+impl Outage {
+    /// An outage that begins at `at`, with the entry at `position`.
+    fn from(at: Nanos, position: usize) -> Outage {
+        Outage {
+            from: at,
+            down_at: None,
+            start_asked: None,
+            until: None,
+            from_position: position,
+            lost: false,
+        }
+    }
 }
 
 /// One entry of a history.
@@ -146,10 +250,27 @@ pub struct Entry {
 #[serde(from = "Vec<Entry>", into = "Vec<Entry>")]
 pub struct History {
     entries: Vec<Entry>,
-    /// `start` entries per container.
+    /// `start` and `die` entries per service.
     starts: std::collections::BTreeMap<String, usize>,
-    /// The position of the last daemon action.
+    dies: std::collections::BTreeMap<String, usize>,
+    /// Each service's state as its latest event (by time) says, and that event's time.
+    states: std::collections::BTreeMap<String, (Nanos, ServiceState)>,
+    /// The position of the last daemon entry: an op's invoke or good end, or the daemon's own.
     last_daemon: Option<usize>,
+    /// The position of the last entry that says what state the daemon is in: the daemon's own
+    /// (stopped, ready, lost), or a daemon op that ended well.
+    last_daemon_state: Option<usize>,
+}
+
+/// Keeps `slot` (a position) right when an entry is inserted at `at`: it points there when the
+/// entry is `hit`, else it moves with the entries it pointed to.
+fn track(slot: &mut Option<usize>, hit: bool, at: usize) {
+    *slot = match (hit, *slot) {
+        (true, Some(last)) if last >= at => Some(last + 1),
+        (true, _) => Some(at),
+        (false, Some(last)) if last >= at => Some(last + 1),
+        (false, last) => last,
+    };
 }
 
 impl From<Vec<Entry>> for History {
@@ -177,86 +298,219 @@ impl History {
     pub fn record(&mut self, entry: Entry) {
         let at = self.entries.partition_point(|e| e.at <= entry.at);
         if let Happening::Container {
-            container,
-            action: ContainerAction::Start,
+            service, action, ..
         } = &entry.what
         {
-            *self.starts.entry(container.clone()).or_default() += 1;
+            match action {
+                ContainerAction::Start => *self.starts.entry(service.clone()).or_default() += 1,
+                ContainerAction::Die { .. } => *self.dies.entry(service.clone()).or_default() += 1,
+                _ => {}
+            }
+            if let Some(state) = ServiceState::after(action) {
+                let slot = self
+                    .states
+                    .entry(service.clone())
+                    .or_insert((entry.at, state));
+                if entry.at >= slot.0 {
+                    *slot = (entry.at, state);
+                }
+            }
         }
-        self.last_daemon = match (&entry.what, self.last_daemon) {
-            (Happening::Daemon { .. }, Some(last)) if last >= at => Some(last + 1),
-            (Happening::Daemon { .. }, _) => Some(at),
-            (_, Some(last)) if last >= at => Some(last + 1),
-            (_, last) => last,
+        // A daemon operation that failed, or whose outcome is unknown, says nothing new of the
+        // daemon: a loss recorded while a start was failing stays the last word.
+        let (daemon, state) = match &entry.what {
+            Happening::Daemon { .. } => (true, true),
+            Happening::Op {
+                op: Op::Daemon(_),
+                step,
+                ..
+            } => (
+                !matches!(step, OpStep::Fail { .. } | OpStep::Info { .. }),
+                matches!(step, OpStep::Ok { .. }),
+            ),
+            _ => (false, false),
         };
+        track(&mut self.last_daemon, daemon, at);
+        track(&mut self.last_daemon_state, state, at);
         self.entries.insert(at, entry);
     }
 
-    /// How many times `container` started (the same as `starts(container).count()`, at once).
-    pub fn start_count(&self, container: &str) -> usize {
-        self.starts.get(container).copied().unwrap_or(0)
+    /// How many times `service` started (the same as `starts(service).count()`, at once).
+    pub fn start_count(&self, service: &str) -> usize {
+        self.starts.get(service).copied().unwrap_or(0)
     }
 
-    /// The last daemon action by position in the history, at once.
-    pub fn last_daemon_action(&self) -> Option<(Nanos, DaemonAction)> {
-        let entry = &self.entries[self.last_daemon?];
-        match entry.what {
-            Happening::Daemon { action } => Some((entry.at, action)),
-            _ => None,
-        }
+    /// How many times `service` died, at once.
+    pub fn die_count(&self, service: &str) -> usize {
+        self.dies.get(service).copied().unwrap_or(0)
+    }
+
+    /// `service`'s state as its latest event says (`None` before any), at once.
+    pub fn service_state(&self, service: &str) -> Option<ServiceState> {
+        self.states.get(service).map(|(_, state)| *state)
+    }
+
+    /// The last daemon entry by position in the history — a daemon op's invoke or good end, or
+    /// what the daemon did by itself — at once.
+    pub fn last_daemon_entry(&self) -> Option<&Entry> {
+        self.entries.get(self.last_daemon?)
+    }
+
+    /// Whether the daemon is lost and not back: the last entry that says what state the daemon
+    /// is in is a loss — not a daemon start that ended well, nor the daemon answering again.
+    /// What the harness tried meanwhile (a stop, a start that failed) does not bring it back.
+    pub fn daemon_lost(&self) -> bool {
+        matches!(
+            self.last_daemon_state
+                .and_then(|i| self.entries.get(i))
+                .map(|e| &e.what),
+            Some(Happening::Daemon {
+                action: DaemonAction::Lost { .. },
+                ..
+            })
+        )
     }
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
-    /// The actions of one container, in order, with their times.
+    /// The actions of one service's container, in order, with their times.
     pub fn container_actions<'a>(
         &'a self,
-        container: &'a str,
+        service: &'a str,
     ) -> impl Iterator<Item = (Nanos, &'a ContainerAction)> + 'a {
-        self.container_actions_in(container, 0..self.entries.len())
+        self.container_actions_in(service, 0..self.entries.len())
     }
 
-    /// The actions of one container among the entries at positions `span` (see
+    /// The actions of one service's container among the entries at positions `span` (see
     /// [`History::phase_span`]).
     pub fn container_actions_in<'a>(
         &'a self,
-        container: &'a str,
+        service: &'a str,
         span: std::ops::Range<usize>,
     ) -> impl Iterator<Item = (Nanos, &'a ContainerAction)> + 'a {
         self.entries[span]
             .iter()
             .filter_map(move |e| match &e.what {
                 Happening::Container {
-                    container: c,
-                    action,
-                } if c == container => Some((e.at, action)),
+                    service: s, action, ..
+                } if s == service => Some((e.at, action)),
                 _ => None,
             })
     }
 
-    /// The times a container was started.
-    pub fn starts<'a>(&'a self, container: &'a str) -> impl Iterator<Item = Nanos> + 'a {
-        self.container_actions(container)
+    /// The times a service's container was started.
+    pub fn starts<'a>(&'a self, service: &'a str) -> impl Iterator<Item = Nanos> + 'a {
+        self.container_actions(service)
             .filter(|(_, a)| matches!(a, ContainerAction::Start))
             .map(|(at, _)| at)
     }
 
-    /// The times the harness saw a daemon action.
+    /// What the daemon did without being asked (lost, back), with the times.
     pub fn daemon_actions(&self) -> impl Iterator<Item = (Nanos, DaemonAction)> + '_ {
         self.entries.iter().filter_map(|e| match e.what {
-            Happening::Daemon { action } => Some((e.at, action)),
+            Happening::Daemon { action, .. } => Some((e.at, action)),
             _ => None,
         })
     }
 
-    /// The counter readings, in order.
-    pub fn counter_readings(&self) -> impl Iterator<Item = (Nanos, u64)> + '_ {
-        self.entries.iter().filter_map(|e| match e.what {
-            Happening::Counter { value } => Some((e.at, value)),
+    /// A service's counter readings, in order.
+    pub fn counter_readings<'a>(
+        &'a self,
+        service: &'a str,
+    ) -> impl Iterator<Item = (Nanos, u64)> + 'a {
+        self.entries.iter().filter_map(move |e| match &e.what {
+            Happening::Counter {
+                service: s, value, ..
+            } if s == service => Some((e.at, *value)),
             _ => None,
         })
+    }
+
+    /// Every operation, in the order they began, each with how it ended.
+    pub fn op_spans(&self) -> Vec<OpSpan<'_>> {
+        let mut spans: Vec<OpSpan<'_>> = Vec::new();
+        let mut open: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+        for (position, e) in self.entries.iter().enumerate() {
+            let Happening::Op { node, id, step, op } = &e.what else {
+                continue;
+            };
+            match step {
+                OpStep::Invoke => {
+                    open.insert(*id, spans.len());
+                    spans.push(OpSpan {
+                        id: *id,
+                        node,
+                        op,
+                        invoked: e.at,
+                        position,
+                        ended: None,
+                    });
+                }
+                ended => {
+                    if let Some(i) = open.remove(id) {
+                        spans[i].ended = Some((e.at, ended));
+                    }
+                }
+            }
+        }
+        spans
+    }
+
+    /// When the daemon was down or on its way down or up, as the harness's daemon operations
+    /// and the losses tell it: from a stop (or crash) being asked for, or a loss, to the daemon
+    /// answering again (a start's `ok`, or its return). The end is `None` while it has not
+    /// come back.
+    pub fn daemon_outages(&self) -> Vec<Outage> {
+        let mut outages: Vec<Outage> = Vec::new();
+        let mut current: Option<Outage> = None;
+        for (position, e) in self.entries.iter().enumerate() {
+            match &e.what {
+                Happening::Op {
+                    op: Op::Daemon(op),
+                    step,
+                    ..
+                } => match (op.ends_daemon(), step) {
+                    (true, OpStep::Invoke) => {
+                        current.get_or_insert(Outage::from(e.at, position));
+                    }
+                    (true, OpStep::Ok { .. }) => {
+                        if let Some(o) = current.as_mut() {
+                            o.down_at.get_or_insert(e.at);
+                        }
+                    }
+                    (false, OpStep::Invoke) => {
+                        if let Some(o) = current.as_mut() {
+                            o.start_asked.get_or_insert(e.at);
+                        }
+                    }
+                    (false, OpStep::Ok { .. }) => {
+                        if let Some(mut o) = current.take() {
+                            o.until = Some(e.at);
+                            outages.push(o);
+                        }
+                    }
+                    _ => {}
+                },
+                Happening::Daemon { action, .. } => match action {
+                    DaemonAction::Lost { .. } | DaemonAction::Stopped => {
+                        let o = current.get_or_insert(Outage::from(e.at, position));
+                        o.down_at.get_or_insert(e.at);
+                        o.lost |= matches!(action, DaemonAction::Lost { .. });
+                    }
+                    DaemonAction::Ready => {
+                        if let Some(mut o) = current.take() {
+                            o.until = Some(e.at);
+                            outages.push(o);
+                        }
+                    }
+                },
+                _ => {}
+            }
+        }
+        outages.extend(current);
+        outages
     }
 
     /// The entries of a phase, by position: from its `Phase` entry to the next phase's (or the
@@ -287,17 +541,73 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::{ApiCall, ServiceOp};
 
-    fn start(at: i64, source: Source) -> Entry {
+    fn at(at: i64, source: Source, what: Happening) -> Entry {
         Entry {
             at: Nanos(at),
             source,
-            what: Happening::Container {
-                container: "svc".into(),
-                action: ContainerAction::Start,
-            },
+            what,
         }
     }
+
+    fn start(when: i64, source: Source) -> Entry {
+        at(
+            when,
+            source,
+            Happening::Container {
+                node: "lab".into(),
+                service: "svc".into(),
+                action: ContainerAction::Start,
+            },
+        )
+    }
+
+    fn op(when: i64, id: u64, step: OpStep, op: Op) -> Entry {
+        at(
+            when,
+            Source::Harness,
+            Happening::Op {
+                node: "lab".into(),
+                id,
+                step,
+                op,
+            },
+        )
+    }
+
+    /// A start that fails because dockerd died under it (the loss is recorded first) leaves the
+    /// daemon lost; a start that succeeds afterwards brings it back.
+    #[test]
+    fn a_failed_daemon_operation_does_not_hide_a_loss() {
+        let start = Op::Daemon(DaemonOp::Start);
+        let mut h = History::new();
+        h.record(op(1, 1, OpStep::Invoke, start.clone()));
+        h.record(at(
+            2,
+            Source::Harness,
+            Happening::Daemon {
+                node: "lab".into(),
+                action: DaemonAction::Lost { pid: Some(7) },
+            },
+        ));
+        h.record(op(
+            3,
+            1,
+            OpStep::Info {
+                error: "dockerd exited before answering".into(),
+            },
+            start.clone(),
+        ));
+        assert!(h.daemon_lost());
+        h.record(op(4, 2, OpStep::Invoke, Op::Daemon(DaemonOp::Stop)));
+        assert!(h.daemon_lost(), "asking for a stop does not bring it back");
+        h.record(op(5, 3, OpStep::Invoke, start.clone()));
+        h.record(op(6, 3, OpStep::Ok { read: None }, start));
+        assert!(!h.daemon_lost());
+    }
+
+    const OK: OpStep = OpStep::Ok { read: None };
 
     #[test]
     fn late_entries_land_in_time_order() {
@@ -312,52 +622,95 @@ mod tests {
 
     #[test]
     fn tallies_follow_entries_in_any_order() {
-        let daemon = |at: i64, action| Entry {
-            at: Nanos(at),
-            source: Source::Harness,
-            what: Happening::Daemon { action },
+        let lost = |when: i64| {
+            at(
+                when,
+                Source::Harness,
+                Happening::Daemon {
+                    node: "lab".into(),
+                    action: DaemonAction::Lost { pid: Some(7) },
+                },
+            )
         };
         let mut h = History::new();
         h.record(start(10, Source::Events));
-        h.record(daemon(20, DaemonAction::Stopped));
+        h.record(lost(20));
         h.record(start(30, Source::Events));
         h.record(start(15, Source::Inspect));
         assert_eq!(h.start_count("svc"), 3);
         assert_eq!(h.start_count("other"), 0);
-        assert_eq!(
-            h.last_daemon_action(),
-            Some((Nanos(20), DaemonAction::Stopped))
-        );
-        h.record(daemon(5, DaemonAction::Ready));
-        assert_eq!(
-            h.last_daemon_action(),
-            Some((Nanos(20), DaemonAction::Stopped)),
-            "an older daemon entry is not the last"
-        );
-        h.record(daemon(40, DaemonAction::StartRequested));
-        assert_eq!(h.last_daemon_action().map(|(at, _)| at), Some(Nanos(40)));
+        assert!(h.daemon_lost());
+        h.record(op(5, 1, OpStep::Invoke, Op::Daemon(DaemonOp::Start)));
+        assert!(h.daemon_lost(), "an older daemon entry is not the last");
+        h.record(op(40, 2, OpStep::Invoke, Op::Daemon(DaemonOp::Start)));
+        assert!(h.daemon_lost(), "a start asked for is not a start done");
+        assert_eq!(h.last_daemon_entry().map(|e| e.at), Some(Nanos(40)));
+        h.record(op(
+            41,
+            2,
+            OpStep::Ok { read: None },
+            Op::Daemon(DaemonOp::Start),
+        ));
+        assert!(!h.daemon_lost());
         let json = serde_json::to_string(&h).unwrap();
         let back: History = serde_json::from_str(&json).unwrap();
         assert_eq!(back, h, "tallies are rebuilt from the entries");
-        assert_eq!(h.daemon_actions().last(), h.last_daemon_action());
+    }
+
+    #[test]
+    fn ops_pair_up_and_outages_follow_them() {
+        let mut h = History::new();
+        h.record(op(10, 1, OpStep::Invoke, Op::Daemon(DaemonOp::Stop)));
+        h.record(op(20, 1, OK, Op::Daemon(DaemonOp::Stop)));
+        h.record(op(30, 2, OpStep::Invoke, Op::Daemon(DaemonOp::Start)));
+        let kill = Op::on("svc", ServiceOp::Api(ApiCall::Kill { signal: 9 }));
+        h.record(op(35, 3, OpStep::Invoke, kill.clone()));
+        h.record(op(40, 2, OK, Op::Daemon(DaemonOp::Start)));
+        h.record(op(
+            45,
+            3,
+            OpStep::Fail {
+                error: "409".into(),
+            },
+            kill,
+        ));
+        let spans = h.op_spans();
+        assert_eq!(spans.len(), 3);
+        assert_eq!(spans[0].ended.map(|(t, _)| t), Some(Nanos(20)));
+        assert!(spans[1].is_ok());
+        assert!(matches!(spans[2].ended, Some((_, OpStep::Fail { .. }))));
+        let outages = h.daemon_outages();
+        assert_eq!(outages.len(), 1);
+        let o = outages[0];
+        assert_eq!(
+            (o.from, o.down_at, o.start_asked, o.until),
+            (Nanos(10), Some(Nanos(20)), Some(Nanos(30)), Some(Nanos(40)))
+        );
+        assert!(!o.lost);
     }
 
     #[test]
     fn entries_serialise_flat() {
-        let e = Entry {
-            at: Nanos(5),
-            source: Source::Events,
-            what: Happening::Container {
-                container: "svc".into(),
+        let e = at(
+            5,
+            Source::Events,
+            Happening::Container {
+                node: "lab".into(),
+                service: "svc".into(),
                 action: ContainerAction::Die { exit_code: 137 },
             },
-        };
+        );
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"at": 5, "source": "events", "kind": "container",
-                               "container": "svc", "action": "die", "exit_code": 137})
+            serde_json::json!({"at": 5, "source": "events", "kind": "container", "node": "lab",
+                               "service": "svc", "action": "die", "exit_code": 137})
         );
         assert_eq!(serde_json::from_value::<Entry>(json).unwrap(), e);
+        let invoke = op(6, 9, OpStep::Invoke, Op::Daemon(DaemonOp::Crash));
+        let json = serde_json::to_value(&invoke).unwrap();
+        assert_eq!(json["type"], "invoke");
+        assert_eq!(json["id"], 9);
+        assert_eq!(serde_json::from_value::<Entry>(json).unwrap(), invoke);
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::history::{ContainerAction, DaemonAction};
-use crate::input::ApiCall;
+use crate::op::ApiCall;
 
 /// How an API call was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ impl Answer {
 #[serde(tag = "output", rename_all = "kebab-case")]
 pub enum Output {
     /// An event the daemon logged, as `/events` streams it. Events logged while the daemon
-    /// restores containers (during [`crate::DaemonInput::Start`], before `Ready`) are only in its
+    /// restores containers (during [`crate::DaemonOp::Start`], before `Ready`) are only in its
     /// in-memory ring: a client sees them by subscribing afterwards with `since`.
     Event(ContainerAction),
     /// The `update` event, which [`ContainerAction`] has no variant for.

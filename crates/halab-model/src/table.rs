@@ -11,8 +11,8 @@ use crate::config::{ModelConfig, SignalResponse};
 use crate::container::ContainerModel;
 use crate::engine::EngineVersion;
 use crate::history::Nanos;
-use crate::input::{ApiCall, DaemonInput, Input};
 use crate::observed::Status;
+use crate::op::{ApiCall, DaemonOp, Op, ServiceOp};
 use crate::output::Output;
 use crate::policy::RestartPolicy;
 use crate::signal::{SIGHUP, SIGKILL};
@@ -35,18 +35,25 @@ const POLICIES: [RestartPolicy; 4] = [
 /// A starting state and how to reach it from a fresh container.
 struct Fixture {
     name: &'static str,
-    script: Vec<Input>,
+    script: Vec<Op>,
     /// The status the script is meant to reach; under a policy where it reaches another one the
     /// state does not exist, and the row's cell says so.
     status: Status,
 }
 
-fn api(call: ApiCall) -> Input {
-    Input::Api(call)
+/// The table's one container, as ops name it.
+const C: &str = "c";
+
+fn api(call: ApiCall) -> Op {
+    on(ServiceOp::Api(call))
 }
 
-fn daemon(input: DaemonInput) -> Input {
-    Input::Daemon(input)
+fn on(op: ServiceOp) -> Op {
+    Op::on(C, op)
+}
+
+fn daemon(op: DaemonOp) -> Op {
+    Op::Daemon(op)
 }
 
 fn fixtures() -> Vec<Fixture> {
@@ -59,27 +66,27 @@ fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "running",
-            script: vec![start],
+            script: vec![start.clone()],
             status: Status::Running,
         },
         Fixture {
             name: "running, after `kill -s HUP` (survived)",
-            script: vec![start, api(ApiCall::Kill { signal: SIGHUP })],
+            script: vec![start.clone(), api(ApiCall::Kill { signal: SIGHUP })],
             status: Status::Running,
         },
         Fixture {
             name: "paused",
-            script: vec![start, api(ApiCall::Pause)],
+            script: vec![start.clone(), api(ApiCall::Pause)],
             status: Status::Paused,
         },
         Fixture {
             name: "restarting (after exit 1)",
-            script: vec![start, Input::ProcessExit { code: 1 }],
+            script: vec![start.clone(), on(ServiceOp::Exit { code: 1 })],
             status: Status::Restarting,
         },
         Fixture {
             name: "exited (exit 0)",
-            script: vec![start, Input::ProcessExit { code: 0 }],
+            script: vec![start.clone(), on(ServiceOp::Exit { code: 0 })],
             status: Status::Exited,
         },
         Fixture {
@@ -90,14 +97,14 @@ fn fixtures() -> Vec<Fixture> {
     ]
 }
 
-fn container_inputs() -> Vec<(String, Vec<Input>)> {
-    let one = |name: &str, input: Input| (name.to_owned(), vec![input]);
+fn container_inputs() -> Vec<(String, Vec<Op>)> {
+    let one = |name: &str, input: Op| (name.to_owned(), vec![input]);
     let call = |c: ApiCall| (format!("`docker {}`", c.cli()), vec![api(c)]);
     vec![
-        one("process exits 0", Input::ProcessExit { code: 0 }),
-        one("process exits 1", Input::ProcessExit { code: 1 }),
-        one("host `kill -9`", Input::HostSignal { signal: SIGKILL }),
-        one("OOM kill", Input::Oom),
+        one("process exits 0", on(ServiceOp::Exit { code: 0 })),
+        one("process exits 1", on(ServiceOp::Exit { code: 1 })),
+        one("host `kill -9`", on(ServiceOp::Signal { signal: SIGKILL })),
+        one("OOM kill", on(ServiceOp::Oom)),
         call(ApiCall::Start),
         call(ApiCall::Stop { timeout_s: None }),
         call(ApiCall::Kill { signal: 0 }),
@@ -112,28 +119,28 @@ fn container_inputs() -> Vec<(String, Vec<Input>)> {
     ]
 }
 
-fn daemon_inputs() -> Vec<(String, Vec<Input>)> {
-    let seq = |name: &str, inputs: Vec<Input>| (name.to_owned(), inputs);
+fn daemon_inputs() -> Vec<(String, Vec<Op>)> {
+    let seq = |name: &str, inputs: Vec<Op>| (name.to_owned(), inputs);
     vec![
         seq(
             "daemon stop ⇒ start",
-            vec![daemon(DaemonInput::Stop), daemon(DaemonInput::Start)],
+            vec![daemon(DaemonOp::Stop), daemon(DaemonOp::Start)],
         ),
         seq(
             "daemon crash ⇒ start",
-            vec![daemon(DaemonInput::Crash), daemon(DaemonInput::Start)],
+            vec![daemon(DaemonOp::Crash), daemon(DaemonOp::Start)],
         ),
         seq(
             "daemon crash ⇒ process exits 1 ⇒ start",
             vec![
-                daemon(DaemonInput::Crash),
-                Input::ProcessExit { code: 1 },
-                daemon(DaemonInput::Start),
+                daemon(DaemonOp::Crash),
+                on(ServiceOp::Exit { code: 1 }),
+                daemon(DaemonOp::Start),
             ],
         ),
         seq(
             "power loss ⇒ daemon start",
-            vec![daemon(DaemonInput::PowerLoss), daemon(DaemonInput::Start)],
+            vec![daemon(DaemonOp::PowerLoss), daemon(DaemonOp::Start)],
         ),
     ]
 }
@@ -154,11 +161,11 @@ fn settle_stops(model: &mut ContainerModel, parts: &mut Vec<String>, since: Nano
 }
 
 /// Drives one cell: the fixture's script, then `inputs`, then time up to the horizon.
-fn cell(config: ModelConfig, fixture: &Fixture, inputs: &[Input]) -> String {
+fn cell(config: ModelConfig, fixture: &Fixture, inputs: &[Op]) -> String {
     let mut model = ContainerModel::with_config(config);
     let mut now = T0;
     for input in &fixture.script {
-        model.apply(*input, now);
+        model.apply_op(input, now);
         settle_stops(&mut model, &mut Vec::new(), now);
         now = Nanos(now.0.max(model.now.0) + STEP_NS);
     }
@@ -167,7 +174,11 @@ fn cell(config: ModelConfig, fixture: &Fixture, inputs: &[Input]) -> String {
     }
     let mut groups: Vec<String> = Vec::new();
     for input in inputs {
-        let mut parts: Vec<String> = model.apply(*input, now).iter().map(Output::short).collect();
+        let mut parts: Vec<String> = model
+            .apply_op(input, now)
+            .iter()
+            .map(Output::short)
+            .collect();
         settle_stops(&mut model, &mut parts, now);
         groups.push(if parts.is_empty() {
             "·".to_owned()
@@ -218,7 +229,7 @@ fn table_rows(
     engine: EngineVersion,
     live_restore: bool,
     workload: SignalResponse,
-    inputs: &[(String, Vec<Input>)],
+    inputs: &[(String, Vec<Op>)],
 ) {
     md.push_str("| state | input |");
     for policy in POLICIES {
@@ -246,9 +257,9 @@ fn backoff_rows(md: &mut String, engine: EngineVersion) {
     md.push_str("|---|---|---|\n");
     let mut model = ContainerModel::new(RestartPolicy::Always, engine);
     let mut now = T0;
-    model.apply(Input::Api(ApiCall::Start), now);
+    model.apply(ServiceOp::Api(ApiCall::Start), now);
     for n in 1..=12 {
-        model.apply(Input::ProcessExit { code: 1 }, now);
+        model.apply(ServiceOp::Exit { code: 1 }, now);
         let Some(at) = model.next_deadline() else {
             break;
         };
@@ -295,17 +306,20 @@ pub fn transition_table(engine: EngineVersion) -> String {
     );
     md.push_str("\n## A process that ignores SIGTERM\n\n");
     md.push_str("The stop waits for its 10 s timeout, then sends SIGKILL.\n\n");
-    let stops: Vec<(String, Vec<Input>)> =
+    let stops: Vec<(String, Vec<Op>)> =
         container_inputs()
             .into_iter()
             .filter(|(_, inputs)| {
                 matches!(
                     inputs[..],
-                    [Input::Api(ApiCall::Stop { .. } | ApiCall::Restart { .. })]
+                    [Op::Service {
+                        op: ServiceOp::Api(ApiCall::Stop { .. } | ApiCall::Restart { .. }),
+                        ..
+                    }]
                 )
             })
             .chain(daemon_inputs().into_iter().filter(|(_, inputs)| {
-                inputs.len() == 2 && inputs[0] != daemon(DaemonInput::PowerLoss)
+                inputs.len() == 2 && inputs[0] != daemon(DaemonOp::PowerLoss)
             }))
             .collect();
     table_rows(&mut md, engine, false, SignalResponse::Ignore, &stops);

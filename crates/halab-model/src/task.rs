@@ -21,7 +21,7 @@ use crate::signal::{SIGKILL, killed_by};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct HeldSignal {
     pub(crate) signal: i32,
-    /// Sent from the host to kill ([`crate::Input::HostSignal`]): it kills whatever handlers the
+    /// Sent from the host to kill ([`crate::ServiceOp::Signal`]): it kills whatever handlers the
     /// process has. Signals from the daemon are answered as the workload answers them.
     pub(crate) fatal: bool,
 }
@@ -155,7 +155,7 @@ impl ContainerModel {
         let held = mem::take(held);
         let spec = self.config.container;
         // The first held signal that ends the process decides; the rest find it gone. A host's
-        // fatal signal kills like SIGKILL (see `Input::HostSignal`).
+        // fatal signal kills like SIGKILL (see `ServiceOp::Signal`).
         let ending = held.iter().find_map(|h| {
             if h.fatal {
                 Some((killed_by(h.signal), true))

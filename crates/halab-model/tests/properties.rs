@@ -7,9 +7,9 @@
 
 use halab_model::signal::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
 use halab_model::{
-    Answer, ApiCall, CgroupVersion, ContainerAction, ContainerModel, DaemonInput, DaemonPhase,
-    EngineVersion, Input, ModelConfig, Nanos, Observed, Output, RestartPolicy, SignalResponse,
-    Status,
+    Answer, ApiCall, CgroupVersion, ContainerAction, ContainerModel, DaemonOp, DaemonPhase,
+    EngineVersion, ModelConfig, Nanos, Observed, Op, Output, RestartPolicy, ServiceOp,
+    SignalResponse, Status, Wait,
 };
 use proptest::prelude::*;
 
@@ -18,18 +18,18 @@ const T0: Nanos = Nanos(1_700_000_000_000 * MS);
 
 // ----- driving ---------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy)]
-enum Step {
-    Do(Input),
-    /// Let this many milliseconds pass.
-    Wait(i64),
+/// The one container the properties drive, as ops name it.
+const SVC: &str = "svc";
+
+fn on(op: ServiceOp) -> Op {
+    Op::on(SVC, op)
 }
 
-/// One call into the model: an input, or time reaching a timer.
+/// One call into the model: an op, or time reaching a timer.
 #[derive(Debug, Clone)]
 struct Record {
     at: Nanos,
-    input: Option<Input>,
+    input: Option<Op>,
     outputs: Vec<Output>,
     before: Observed,
     after: Observed,
@@ -86,16 +86,16 @@ impl Record {
     }
 }
 
-/// Runs `steps` after an initial `docker start`, recording every call.
-fn run(config: ModelConfig, steps: &[Step]) -> (ContainerModel, Vec<Record>) {
+/// Runs `steps` (ops, waits among them) after an initial `docker start`, recording every call.
+fn run(config: ModelConfig, steps: &[Op]) -> (ContainerModel, Vec<Record>) {
     let mut model = ContainerModel::with_config(config);
     let mut records = Vec::new();
     let mut now = T0;
-    let mut call = |model: &mut ContainerModel, at: Nanos, input: Option<Input>| {
+    let mut call = |model: &mut ContainerModel, at: Nanos, input: Option<Op>| {
         let before = model.state();
         let pending_before = model.pending_restart_at();
-        let outputs = match input {
-            Some(input) => model.apply(input, at),
+        let outputs = match &input {
+            Some(input) => model.apply_op(input, at),
             None => model.advance(at),
         };
         records.push(Record {
@@ -108,18 +108,18 @@ fn run(config: ModelConfig, steps: &[Step]) -> (ContainerModel, Vec<Record>) {
             pending_after: model.pending_restart_at(),
         });
     };
-    call(&mut model, now, Some(Input::Api(ApiCall::Start)));
+    call(&mut model, now, Some(on(ServiceOp::Api(ApiCall::Start))));
     for step in steps {
-        match *step {
-            Step::Do(input) => call(&mut model, now, Some(input)),
-            Step::Wait(ms) => {
-                let target = Nanos(now.0 + ms * MS);
+        match step {
+            Op::Wait(Wait::For { ms }) => {
+                let target = Nanos(now.0 + *ms as i64 * MS);
                 while let Some(at) = model.next_deadline().filter(|at| *at <= target) {
                     call(&mut model, at, None);
                 }
                 now = target;
                 assert!(model.advance(now).is_empty(), "no timer was left behind");
             }
+            op => call(&mut model, now, Some(op.clone())),
         }
     }
     (model, records)
@@ -179,13 +179,13 @@ fn any_config(policy: impl Strategy<Value = RestartPolicy>) -> impl Strategy<Val
         )
 }
 
-fn process_input() -> impl Strategy<Value = Input> {
+fn process_input() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => prop_oneof![Just(0i64), Just(1), Just(2), Just(137)]
-            .prop_map(|code| Input::ProcessExit { code }),
+            .prop_map(|code| on(ServiceOp::Exit { code })),
         2 => prop_oneof![Just(SIGKILL), Just(SIGTERM), Just(SIGINT), Just(SIGHUP)]
-            .prop_map(|signal| Input::HostSignal { signal }),
-        1 => Just(Input::Oom),
+            .prop_map(|signal| on(ServiceOp::Signal { signal })),
+        1 => Just(on(ServiceOp::Oom)),
     ]
 }
 
@@ -215,20 +215,20 @@ fn api_call(updates: bool) -> BoxedStrategy<ApiCall> {
     }
 }
 
-fn daemon_input() -> impl Strategy<Value = DaemonInput> {
+fn daemon_input() -> impl Strategy<Value = DaemonOp> {
     prop_oneof![
-        2 => Just(DaemonInput::Stop),
-        2 => Just(DaemonInput::Crash),
-        1 => Just(DaemonInput::PowerLoss),
-        4 => Just(DaemonInput::Start),
+        2 => Just(DaemonOp::Stop),
+        2 => Just(DaemonOp::Crash),
+        1 => Just(DaemonOp::PowerLoss),
+        4 => Just(DaemonOp::Start),
     ]
 }
 
-fn any_input(updates: bool) -> impl Strategy<Value = Input> {
+fn any_input(updates: bool) -> impl Strategy<Value = Op> {
     prop_oneof![
         5 => process_input(),
-        6 => api_call(updates).prop_map(Input::Api),
-        3 => daemon_input().prop_map(Input::Daemon),
+        6 => api_call(updates).prop_map(|call| on(ServiceOp::Api(call))),
+        3 => daemon_input().prop_map(Op::Daemon),
     ]
 }
 
@@ -241,14 +241,17 @@ fn any_wait() -> impl Strategy<Value = i64> {
     ]
 }
 
-fn steps(input: impl Strategy<Value = Input>) -> impl Strategy<Value = Vec<Step>> {
+fn steps(input: impl Strategy<Value = Op>) -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(
-        prop_oneof![3 => input.prop_map(Step::Do), 2 => any_wait().prop_map(Step::Wait)],
+        prop_oneof![
+            3 => input,
+            2 => any_wait().prop_map(|ms| Op::Wait(Wait::For { ms: ms as u64 })),
+        ],
         1..40,
     )
 }
 
-fn any_steps(updates: bool) -> impl Strategy<Value = Vec<Step>> {
+fn any_steps(updates: bool) -> impl Strategy<Value = Vec<Op>> {
     steps(any_input(updates))
 }
 
@@ -360,7 +363,7 @@ proptest! {
             if stopped_by_api && r.starts() > 0 && !r.reset_start() {
                 prop_assert!(false, "started by the back-off after an API stop: {:?}", r);
             }
-            if stopped_by_api && r.input == Some(Input::Daemon(DaemonInput::Start))
+            if stopped_by_api && r.input == Some(Op::Daemon(DaemonOp::Start))
                 && r.before.daemon == DaemonPhase::Down
                 && !r.before.removed
             {
@@ -374,7 +377,7 @@ proptest! {
                 };
                 prop_assert_eq!(r.starts() > 0, expected, "{:?}", r);
             }
-            if let Some(Input::Api(call)) = r.input
+            if let Some(Op::Service { op: ServiceOp::Api(call), .. }) = r.input
                 && r.before.daemon == DaemonPhase::Up
                 && is_up(&r.before)
                 && !r.before.removed
@@ -416,7 +419,7 @@ proptest! {
             if r.reset_start() {
                 fresh_manager = true;
             }
-            if r.dies() > 0 || matches!(r.input, Some(Input::Daemon(_)) | Some(Input::Api(ApiCall::UpdateRestartPolicy { .. }))) {
+            if r.dies() > 0 || matches!(r.input, Some(Op::Daemon(_)) | Some(Op::Service { op: ServiceOp::Api(ApiCall::UpdateRestartPolicy { .. }), .. })) {
                 fresh_manager = r.reset_start();
             }
         }
@@ -467,7 +470,7 @@ proptest! {
                     _ => {}
                 }
             }
-            if matches!(r.input, Some(Input::Api(_))) {
+            if matches!(r.input, Some(Op::Service { op: ServiceOp::Api(_), .. })) {
                 calls += 1;
             }
             let s = &r.after;

@@ -4,8 +4,8 @@
 
 use halab_model::signal::{SIGHUP, SIGINT, SIGTERM};
 use halab_model::{
-    ApiCall, CgroupVersion, ContainerModel, DaemonInput, EngineVersion, Input, ModelConfig, Nanos,
-    RestartPolicy, SignalResponse, Status,
+    ApiCall, CgroupVersion, ContainerModel, DaemonOp, EngineVersion, ModelConfig, Nanos,
+    RestartPolicy, ServiceOp, SignalResponse, Status,
 };
 
 const MS: i64 = 1_000_000;
@@ -28,20 +28,20 @@ impl Lab {
         Lab::new(ModelConfig::new(policy, engine))
     }
 
-    fn on(&mut self, input: Input) -> Vec<String> {
-        short(self.model.apply(input, Nanos(self.now)))
+    fn on(&mut self, op: ServiceOp) -> Vec<String> {
+        short(self.model.apply(op, Nanos(self.now)))
     }
 
     fn api(&mut self, call: ApiCall) -> Vec<String> {
-        self.on(Input::Api(call))
+        self.on(ServiceOp::Api(call))
     }
 
-    fn daemon(&mut self, input: DaemonInput) -> Vec<String> {
-        self.on(Input::Daemon(input))
+    fn daemon(&mut self, op: DaemonOp) -> Vec<String> {
+        short(self.model.apply_daemon(op, Nanos(self.now)))
     }
 
     fn exit(&mut self, code: i64) -> Vec<String> {
-        self.on(Input::ProcessExit { code })
+        self.on(ServiceOp::Exit { code })
     }
 
     /// Lets `ms` pass.
@@ -284,7 +284,7 @@ fn rm_force_kills_then_destroys() {
 #[test]
 fn oom_flag_timing_differs_between_engines() {
     let mut lab = running(RestartPolicy::Always, V20);
-    assert_eq!(lab.on(Input::Oom), ["oom", "die(137)"]);
+    assert_eq!(lab.on(ServiceOp::Oom), ["oom", "die(137)"]);
     assert!(lab.model.state().oom_killed);
     lab.wait(100);
     assert!(
@@ -293,7 +293,7 @@ fn oom_flag_timing_differs_between_engines() {
     );
 
     let mut lab = running(RestartPolicy::Always, V29);
-    assert_eq!(lab.on(Input::Oom), ["oom", "die(137)"]);
+    assert_eq!(lab.on(ServiceOp::Oom), ["oom", "die(137)"]);
     assert!(lab.model.state().oom_killed);
     lab.wait(100);
     assert!(
@@ -307,17 +307,17 @@ fn unless_stopped_stays_down_after_a_crash_without_live_restore() {
     // The daemon stops the container it finds alive, and that stop marks it manually stopped
     // (docker/for-linux#652).
     let mut lab = running(RestartPolicy::UnlessStopped, V20);
-    assert_eq!(lab.daemon(DaemonInput::Crash), ["[daemon down]"]);
+    assert_eq!(lab.daemon(DaemonOp::Crash), ["[daemon down]"]);
     assert_eq!(lab.status(), Status::Running, "on disk");
     assert_eq!(
-        lab.daemon(DaemonInput::Start),
+        lab.daemon(DaemonOp::Start),
         ["kill(15)", "die(143)", "stop", "[daemon ready]"]
     );
     assert_eq!(lab.status(), Status::Exited);
     assert!(lab.model.state().manually_stopped);
     // And it stays down across further daemon restarts.
-    lab.daemon(DaemonInput::Stop);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["[daemon ready]"]);
+    lab.daemon(DaemonOp::Stop);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["[daemon ready]"]);
 }
 
 #[test]
@@ -326,9 +326,9 @@ fn always_comes_back_after_a_crash_without_live_restore() {
     lab.exit(1);
     lab.wait(100);
     assert_eq!(lab.model.state().restart_count, 1);
-    lab.daemon(DaemonInput::Crash);
+    lab.daemon(DaemonOp::Crash);
     assert_eq!(
-        lab.daemon(DaemonInput::Start),
+        lab.daemon(DaemonOp::Start),
         ["kill(15)", "die(143)", "stop", "start", "[daemon ready]"]
     );
     let state = lab.model.state();
@@ -340,11 +340,11 @@ fn always_comes_back_after_a_crash_without_live_restore() {
 fn a_clean_daemon_stop_does_not_count_as_a_manual_stop() {
     let mut lab = running(RestartPolicy::UnlessStopped, V20);
     assert_eq!(
-        lab.daemon(DaemonInput::Stop),
+        lab.daemon(DaemonOp::Stop),
         ["kill(15)", "die(143)", "stop", "[daemon down]"]
     );
     assert!(!lab.model.state().manually_stopped);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
 }
 
 #[test]
@@ -352,55 +352,55 @@ fn on_failure_stopped_by_hand_starts_with_the_daemon() {
     // moby #35166: the 143 of `docker stop` is a failure for the restore's ShouldRestart.
     let mut lab = running(RestartPolicy::OnFailure { max_retries: 0 }, V20);
     lab.api(ApiCall::Stop { timeout_s: None });
-    lab.daemon(DaemonInput::Stop);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    lab.daemon(DaemonOp::Stop);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
 
     // …unless the process exits 0 on its stop signal (moby #46465).
     let mut config = ModelConfig::new(RestartPolicy::OnFailure { max_retries: 0 }, V20);
     config.container.workload.on_stop_signal = SignalResponse::Exit { code: 0 };
     let mut lab = Lab::new(config);
     lab.api(ApiCall::Start);
-    lab.daemon(DaemonInput::Stop);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["[daemon ready]"]);
+    lab.daemon(DaemonOp::Stop);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["[daemon ready]"]);
 }
 
 #[test]
 fn docker_stop_of_always_is_undone_by_a_daemon_restart() {
     let mut lab = running(RestartPolicy::Always, V20);
     lab.api(ApiCall::Stop { timeout_s: None });
-    lab.daemon(DaemonInput::Stop);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    lab.daemon(DaemonOp::Stop);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
 
     let mut lab = running(RestartPolicy::UnlessStopped, V20);
     lab.api(ApiCall::Stop { timeout_s: None });
-    lab.daemon(DaemonInput::Stop);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["[daemon ready]"]);
+    lab.daemon(DaemonOp::Stop);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["[daemon ready]"]);
 }
 
 #[test]
 fn a_container_restarting_when_the_daemon_dies_comes_back_as_exit_0_in_20_10() {
     let mut lab = running(RestartPolicy::OnFailure { max_retries: 0 }, V20);
     lab.exit(1);
-    lab.daemon(DaemonInput::Crash);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["[daemon ready]"]);
+    lab.daemon(DaemonOp::Crash);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["[daemon ready]"]);
     let state = lab.model.state();
     assert_eq!((state.status, state.exit_code), (Status::Exited, 0));
 
     let mut lab = running(RestartPolicy::OnFailure { max_retries: 0 }, V29);
     lab.exit(1);
-    lab.daemon(DaemonInput::Crash);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    lab.daemon(DaemonOp::Crash);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
 }
 
 #[test]
 fn after_a_power_loss_containers_come_back_from_exit_255() {
     let mut lab = running(RestartPolicy::OnFailure { max_retries: 0 }, V20);
-    lab.daemon(DaemonInput::PowerLoss);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    lab.daemon(DaemonOp::PowerLoss);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
 
     let mut lab = running(RestartPolicy::No, V20);
-    lab.daemon(DaemonInput::PowerLoss);
-    lab.daemon(DaemonInput::Start);
+    lab.daemon(DaemonOp::PowerLoss);
+    lab.daemon(DaemonOp::Start);
     let state = lab.model.state();
     assert_eq!((state.status, state.exit_code), (Status::Exited, 255));
 }
@@ -416,25 +416,25 @@ fn live_restore(policy: RestartPolicy) -> Lab {
 #[test]
 fn live_restore_keeps_the_container_running() {
     let mut lab = live_restore(RestartPolicy::Always);
-    assert_eq!(lab.daemon(DaemonInput::Stop), ["[daemon down]"]);
+    assert_eq!(lab.daemon(DaemonOp::Stop), ["[daemon down]"]);
     assert_eq!(lab.status(), Status::Running);
     assert_eq!(lab.api(ApiCall::Pause), ["→no-daemon"]);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["[daemon ready]"]);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["[daemon ready]"]);
     assert_eq!(lab.status(), Status::Running);
 }
 
 #[test]
 fn after_live_restore_an_exit_within_100ms_is_not_restarted() {
     let mut lab = live_restore(RestartPolicy::Always);
-    lab.daemon(DaemonInput::Stop);
-    lab.daemon(DaemonInput::Start);
+    lab.daemon(DaemonOp::Stop);
+    lab.daemon(DaemonOp::Start);
     lab.wait(50);
     assert_eq!(lab.exit(1), ["die(1)"]);
     assert_eq!(lab.status(), Status::Exited);
 
     let mut lab = live_restore(RestartPolicy::Always);
-    lab.daemon(DaemonInput::Stop);
-    lab.daemon(DaemonInput::Start);
+    lab.daemon(DaemonOp::Stop);
+    lab.daemon(DaemonOp::Start);
     lab.wait(100);
     assert_eq!(lab.exit(1), ["die(1)"]);
     assert_eq!(
@@ -447,11 +447,11 @@ fn after_live_restore_an_exit_within_100ms_is_not_restarted() {
 #[test]
 fn an_exit_while_the_daemon_is_down_logs_no_die() {
     let mut lab = live_restore(RestartPolicy::Always);
-    lab.daemon(DaemonInput::Stop);
+    lab.daemon(DaemonOp::Stop);
     lab.wait(1000);
     assert!(lab.exit(3).is_empty());
     lab.wait(1000);
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
     assert_eq!(lab.model.state().restart_count, 0);
 }
 
@@ -461,13 +461,13 @@ fn a_shutdown_waits_for_the_stop_timeout() {
     config.container.workload.on_stop_signal = SignalResponse::Ignore;
     let mut lab = Lab::new(config);
     lab.api(ApiCall::Start);
-    assert_eq!(lab.daemon(DaemonInput::Stop), ["kill(15)"]);
+    assert_eq!(lab.daemon(DaemonOp::Stop), ["kill(15)"]);
     assert_eq!(lab.api(ApiCall::Start), ["→no-daemon"]);
     assert_eq!(
         lab.wait(10_000),
         ["kill(9)", "die(137)", "stop", "[daemon down]"]
     );
-    assert_eq!(lab.daemon(DaemonInput::Start), ["start", "[daemon ready]"]);
+    assert_eq!(lab.daemon(DaemonOp::Start), ["start", "[daemon ready]"]);
 }
 
 #[test]
@@ -488,6 +488,6 @@ fn update_does_not_cancel_a_pending_restart() {
 #[test]
 fn a_host_signal_is_an_exit_the_daemon_cannot_tell_apart() {
     let mut lab = running(RestartPolicy::UnlessStopped, V20);
-    assert_eq!(lab.on(Input::HostSignal { signal: SIGTERM }), ["die(143)"]);
+    assert_eq!(lab.on(ServiceOp::Signal { signal: SIGTERM }), ["die(143)"]);
     assert_eq!(lab.status(), Status::Restarting);
 }

@@ -91,7 +91,8 @@ pub struct ScenariosDir {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A scenario name (see `halab scenario list`) or a path to a .toml file.
+    /// A scenario name (see `halab scenario list`), a path to a .toml file, or a suite: a
+    /// directory of scenario files (`differential`), each run in turn.
     pub scenario: String,
 
     /// Override a scenario parameter, e.g. --set sleep=1 (repeatable).
@@ -124,6 +125,10 @@ pub struct RunArgs {
     /// The static busybox the lab image is built from.
     #[arg(long, value_name = "PATH")]
     pub busybox: Option<PathBuf>,
+
+    /// Judge the run with a deliberately wrong model (to see the oracle catch it).
+    #[arg(long, value_name = "MUTANT", hide = true)]
+    pub model_mutant: Option<halab_model::Mutant>,
 
     #[command(flatten)]
     pub dir: ScenariosDir,

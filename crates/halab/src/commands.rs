@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::io::Write as _;
 
 use anyhow::{Context, Result, bail};
-use halab_chaos::{RunOptions, RuntimeChoice, Target, scenario};
+use halab_chaos::{RunOptions, RuntimeChoice, Target, Verdict, scenario};
 use halab_docker::connect::resolve_host;
 use halab_docker::image::LabImage;
-use halab_lab::{Lab, LabOptions, StopMode};
+use halab_lab::{Lab, LabOptions};
+use halab_model::DaemonOp;
 
 use crate::cli::{
     Cli, Command, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs, RuntimeArg,
@@ -69,9 +70,13 @@ fn scenarios_dir(dir: &ScenariosDir) -> PathBuf {
 
 async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
     let dir = scenarios_dir(&args.dir);
-    let path = scenario::locate(&args.scenario, &dir)?;
+    let paths = scenario::locate_all(&args.scenario, &dir)?;
     let sets = scenario::parse_sets(&args.sets)?;
-    let scenario = scenario::load(&path, &sets)?;
+    // Every file of a suite is read and checked before anything runs: bad input loses nothing.
+    let scenarios = paths
+        .iter()
+        .map(|path| scenario::load(path, &sets))
+        .collect::<Result<Vec<_>, _>>()?;
     let runtime = match (args.runtime, &args.target.docker_host, &args.target.lab) {
         (RuntimeArg::Sim, None, None) => RuntimeChoice::Sim {
             seed: args.seed,
@@ -95,34 +100,72 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         skip_daemon_phases: args.skip_daemon_phases,
         busybox: args.busybox.clone(),
         state_root,
+        mutant: args.model_mutant,
     };
     let mut view = halab_chaos::view::for_stderr();
-    let report = halab_chaos::run(&scenario, &options, view.as_mut()).await?;
-    if args.json {
-        say(serde_json::to_string_pretty(&report)?)?;
-    } else {
-        emit(&report.summary())?;
+    let mut reports = Vec::new();
+    for scenario in &scenarios {
+        let report = halab_chaos::run(scenario, &options, view.as_mut()).await?;
+        if !args.json {
+            emit(&report.summary())?;
+        }
+        reports.push(report);
     }
-    Ok(exit::of(report.verdict))
+    let verdict = reports.iter().fold(Verdict::Pass, |v, r| v.and(r.verdict));
+    let suite =
+        paths.len() > 1 || Path::new(&args.scenario).is_dir() || dir.join(&args.scenario).is_dir();
+    if args.json {
+        if suite {
+            say(serde_json::to_string_pretty(&serde_json::json!({
+                "suite": args.scenario,
+                "verdict": verdict,
+                "runs": reports,
+            }))?)?;
+        } else {
+            say(serde_json::to_string_pretty(&reports[0])?)?;
+        }
+    } else if suite {
+        let count = |v: Verdict| reports.iter().filter(|r| r.verdict == v).count();
+        say(format!(
+            "{}  suite {}: {} scenario(s), {} passed, {} failed, {} undecided",
+            verdict.label(),
+            halab_chaos::text::one_line(&args.scenario),
+            reports.len(),
+            count(Verdict::Pass),
+            count(Verdict::Fail),
+            count(Verdict::Unknown) + count(Verdict::NotRun),
+        ))?;
+    }
+    Ok(exit::of(verdict))
 }
 
 fn list_scenarios(dir: &ScenariosDir) -> Result<u8> {
     let dir = scenarios_dir(dir);
     let found = scenario::list(&dir);
-    if found.is_empty() {
+    let suites = scenario::suites(&dir);
+    if found.is_empty() && suites.is_empty() {
         bail!("no scenarios (*.toml) in {}", dir.display());
     }
     for (name, path) in found {
-        let name = halab_chaos::text::one_line(&name);
-        match scenario::load(&path, &[]) {
-            Ok(s) => say(format!("{name:<24} {}", s.summary))?,
-            Err(e) => say(format!(
-                "{name:<24} (invalid: {})",
-                halab_chaos::text::one_line(&e.to_string())
-            ))?,
+        list_one(&name, &path)?;
+    }
+    for (suite, suite_dir) in suites {
+        for (name, path) in scenario::list(&suite_dir) {
+            list_one(&format!("{suite}/{name}"), &path)?;
         }
     }
     Ok(exit::PASS)
+}
+
+fn list_one(name: &str, path: &Path) -> Result<()> {
+    let name = halab_chaos::text::one_line(name);
+    match scenario::load(path, &[]) {
+        Ok(s) => say(format!("{name:<24} {}", s.summary)),
+        Err(e) => say(format!(
+            "{name:<24} (invalid: {})",
+            halab_chaos::text::one_line(&e.to_string())
+        )),
+    }
 }
 
 /// The daemon address for a command that takes --docker-host / --lab.
@@ -236,9 +279,9 @@ async fn lab_command(command: LabCommand, state_root: &Path) -> Result<u8> {
             let lab = Lab::open(state_root, &name)?;
             let started = std::time::Instant::now();
             lab.restart(if crash {
-                StopMode::Crash
+                DaemonOp::Crash
             } else {
-                StopMode::Graceful
+                DaemonOp::Stop
             })
             .await?;
             let how = if crash {

@@ -9,9 +9,10 @@
 //!
 //! The daemon may go away under a run without halab asking (killed from outside, crashed by
 //! itself): [`watch_daemon`] notices at once, records it as [`DaemonAction::Lost`], and keeps
-//! watching; waits end, operations that cannot be done become the phase's problem, and the run
+//! watching; waits end, operations that cannot be done end in `fail` or `info`, and the run
 //! still ends with a report whose verdict says what the history cannot decide.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,16 +20,19 @@ use futures_util::FutureExt;
 use halab_docker::containers::{self, ContainerSpec};
 use halab_docker::image::LabImage;
 use halab_docker::observe::{Link, Observer};
-use halab_docker::{DaemonInfo, Docker, Recorder, labels};
-use halab_lab::{Lab, LabOptions, StopMode};
-use halab_model::{ContainerAction, DaemonAction, Happening, History, Nanos};
-
-use super::{
-    ContainerCall, RunError, RunOptions, Runtime, Target, count_starts, daemon_lost, judge,
-    new_run_id, play,
+use halab_docker::{DaemonInfo, Docker, DockerError, Recorder, labels};
+use halab_lab::{Lab, LabError, LabOptions};
+use halab_model::{
+    ApiCall, DaemonAction, DaemonOp, Entry, Happening, History, Inspected, Nanos, Op, OpStep,
+    ServiceOp,
 };
-use crate::counter::CounterFile;
-use crate::report::{Report, TargetInfo};
+
+use super::engine::play;
+use super::names::RunNames;
+use super::{Played, RunError, RunOptions, Runtime, Target, daemon_lost};
+use crate::counter::{CounterFile, write_order};
+use crate::program;
+use crate::report::TargetInfo;
 use crate::run_dir::{RunDir, RunRecord};
 use crate::scenario::{LAB_IMAGE, Scenario};
 use crate::view::View;
@@ -39,16 +43,17 @@ pub(super) async fn run(
     options: &RunOptions,
     target: &Target,
     view: &mut dyn View,
-) -> Result<Report, RunError> {
+) -> Result<Played, RunError> {
     let lab_image = preflight(scenario, options, target)?;
-    let run_id = new_run_id();
-    let mut resources = Resources::new(&run_id);
+    let names = RunNames::new();
+    let mut resources = Resources::new(&names.run_id);
     let outcome = {
         let execution = std::panic::AssertUnwindSafe(execute(
             scenario,
             options,
             target,
             lab_image,
+            &names,
             &mut resources,
             view,
         ));
@@ -78,7 +83,7 @@ fn preflight(
         let daemon_phases: Vec<&str> = scenario
             .phases
             .iter()
-            .filter(|p| p.action.touches_daemon())
+            .filter(|p| p.touches_daemon())
             .map(|p| p.name.as_str())
             .collect();
         if !daemon_phases.is_empty() && !options.skip_daemon_phases {
@@ -91,7 +96,7 @@ fn preflight(
     } else {
         halab_lab::require_root()?;
     }
-    if scenario.service.image == LAB_IMAGE {
+    if scenario.services.iter().any(|s| s.image == LAB_IMAGE) {
         Ok(Some(LabImage::from_busybox(options.busybox.as_deref())?))
     } else {
         Ok(None)
@@ -170,20 +175,21 @@ async fn execute(
     options: &RunOptions,
     target: &Target,
     lab_image: Option<LabImage>,
+    names: &RunNames,
     resources: &mut Resources,
     view: &mut dyn View,
-) -> Result<Report, RunError> {
-    let run_id = resources.run_id.clone();
+) -> Result<Played, RunError> {
+    let run_id = names.run_id.clone();
     let recorder = Recorder::new();
     // A daemon halab does not start is asked first: if it cannot be reached, nothing is made.
-    let mut connected = match target {
+    let connected = match target {
         Target::Host { docker_host } => Some(halab_docker::connect(docker_host).await?),
         _ => None,
     };
     // Then, before anything else, the record that this is a live halab run (see the module's
     // doc).
     let lab_name = match target {
-        Target::NewLab { .. } => Some(run_id.clone()),
+        Target::NewLab { .. } => Some(names.own_lab().to_owned()),
         Target::Lab { name } => Some(name.clone()),
         Target::Host { .. } => None,
     };
@@ -194,25 +200,35 @@ async fn execute(
     );
     let tmp = std::env::temp_dir();
     let work_dir = RunDir::create(&tmp, &record).map_err(|source| {
-        let path = RunDir::path_for(&tmp, &run_id);
+        let path = names.work_dir(&tmp);
         if source.kind() == std::io::ErrorKind::AlreadyExists {
             RunError::WorkDirTaken { path }
         } else {
             RunError::WorkDir { path, source }
         }
     })?;
-    let counter_dir = work_dir.counter_dir();
+    let mut service_dirs = HashMap::new();
+    let mut counters = Vec::new();
+    for service in &scenario.services {
+        let dir = work_dir
+            .add_service_dir(&service.name)
+            .map_err(|source| RunError::WorkDir {
+                path: work_dir.service_dir(&service.name),
+                source,
+            })?;
+        let counter = CounterFile::create(&dir, &service.counter_file, service.counter_initial)
+            .map_err(|source| RunError::WorkDir {
+                path: dir.clone(),
+                source,
+            })?;
+        if service.counts() {
+            counters.push((service.name.clone(), counter));
+        }
+        service_dirs.insert(service.name.clone(), dir);
+    }
     resources.work_dir = Some(work_dir);
-    let counter = CounterFile::create(
-        &counter_dir,
-        &scenario.service.counter_file,
-        scenario.service.counter_initial,
-    )
-    .map_err(|source| RunError::WorkDir {
-        path: counter_dir.clone(),
-        source,
-    })?;
 
+    let node = lab_name.clone().unwrap_or_else(|| "host".to_owned());
     let (kind, target_name) = match target {
         Target::NewLab { live_restore } => {
             view.note(&format!("starting lab daemon {run_id}"));
@@ -221,7 +237,12 @@ async fn execute(
                 labels: vec![(labels::RUN.to_owned(), run_id.clone())],
             };
             resources.owned_lab_root = Some(options.state_root.clone());
-            let lab = Lab::up(&options.state_root, &run_id, &lab_options).await?;
+            // The lab's own start is the run's first operation: its start-up latency, with
+            // nothing to restore, is what the oracle calibrates daemon starts with.
+            let start = Op::Daemon(DaemonOp::Start);
+            record_op(&recorder, &node, 0, OpStep::Invoke, &start);
+            let lab = Lab::up(&options.state_root, names.own_lab(), &lab_options).await?;
+            record_op(&recorder, &node, 0, OpStep::Ok { read: None }, &start);
             resources.lab = Some(lab);
             ("lab", run_id.clone())
         }
@@ -243,123 +264,342 @@ async fn execute(
         (None, Target::Host { docker_host }) => docker_host.clone(),
         (None, _) => unreachable!("every lab target opened a lab"),
     };
-    let (docker, daemon): (Docker, DaemonInfo) = match connected.take() {
+    let live_restore = match &resources.lab {
+        Some(lab) => lab.options().live_restore,
+        None => false,
+    };
+    let (docker, daemon): (Docker, DaemonInfo) = match connected {
         Some(connected) => connected,
         None => halab_docker::connect(&docker_host).await?,
     };
     resources.docker = Some(docker.clone());
 
-    let image = match &lab_image {
+    let lab_tag = match &lab_image {
         Some(lab_image) => {
             view.note("making sure the daemon has the lab image (busybox, FROM scratch)");
-            lab_image.ensure(&docker).await?.to_owned()
+            Some(lab_image.ensure(&docker).await?.to_owned())
         }
-        None => scenario.service.image.clone(),
+        None => None,
     };
 
-    let container = format!("halab-{run_id}-service");
     let observer = Observer::spawn(
         docker.clone(),
+        &node,
         &run_id,
         recorder.clone(),
         halab_docker::now(),
     );
-    let _sampler = AbortOnDrop(counter.sample_into(recorder.clone()));
-    let _status = AbortOnDrop(view.watch(recorder.clone(), docker.clone(), container.clone()));
+    let _samplers: Vec<AbortOnDrop> = counters
+        .iter()
+        .map(|(service, counter)| {
+            AbortOnDrop(counter.sample_into(recorder.clone(), &node, service))
+        })
+        .collect();
     observer.wait_live(Duration::from_secs(10)).await;
     let _daemon = AbortOnDrop(watch_daemon(
         recorder.clone(),
+        node.clone(),
         resources.lab.clone(),
         observer.link(),
     ));
     resources.observer = Some(observer);
 
-    let spec = ContainerSpec {
-        name: container.clone(),
-        image,
-        cmd: vec!["sh".into(), "-c".into(), scenario.service.script.clone()],
-        restart: scenario.service.restart,
-        // Both sides are checked: ours is the run's own directory, the target was validated
-        // by the scenario parser (absolute, no `:`), so the bind has exactly two fields.
-        binds: vec![format!(
-            "{}:{}",
-            counter_dir.display(),
-            scenario.service.counter_dir
-        )],
-        stop_timeout: scenario.service.stop_timeout,
-        labels: [
-            (labels::SCENARIO.to_owned(), scenario.name.clone()),
-            (labels::ROLE.to_owned(), "service".to_owned()),
-        ]
-        .into(),
-    };
-    containers::create_and_start(&docker, &run_id, &spec).await?;
-    let first_start = Duration::from_secs(30);
-    if !recorder
-        .wait_until(first_start, |h| count_starts(h, &container) >= 1)
-        .await
-    {
-        return Err(RunError::NeverStarted {
-            container,
-            waited_secs: first_start.as_secs(),
-        });
+    let mut containers_of = HashMap::new();
+    for service in &scenario.services {
+        let container = names.container(&service.name);
+        let image = if service.image == LAB_IMAGE {
+            lab_tag
+                .clone()
+                .expect("the lab image was built for a service that uses it")
+        } else {
+            service.image.clone()
+        };
+        let spec = ContainerSpec {
+            name: container.clone(),
+            image,
+            cmd: vec!["sh".into(), "-c".into(), program::script(service)],
+            restart: service.restart,
+            // Both sides are checked: ours is the service's own directory, the target was
+            // validated by the scenario parser (absolute, no `:`), so the bind has two fields.
+            binds: vec![format!(
+                "{}:{}",
+                service_dirs[&service.name].display(),
+                service.counter_dir
+            )],
+            stop_timeout: service.stop_timeout,
+            memory_mb: service.memory_mb,
+            network_none: true,
+            labels: [
+                (labels::SCENARIO.to_owned(), scenario.name.clone()),
+                (labels::SERVICE.to_owned(), service.name.clone()),
+            ]
+            .into(),
+        };
+        containers::create(&docker, &run_id, &spec).await?;
+        containers_of.insert(service.name.clone(), container);
     }
 
+    // The probe: a container of halab's own, started every few seconds while the run plays, to
+    // measure the daemon's start latency under the run's own load (see `oracle::Slack`).
+    let probe = names.container("probe");
+    let probe_spec = ContainerSpec {
+        name: probe.clone(),
+        image: lab_tag.clone().unwrap_or_else(|| {
+            scenario
+                .services
+                .first()
+                .map(|s| s.image.clone())
+                .unwrap_or_default()
+        }),
+        cmd: vec!["sh".into(), "-c".into(), "exit 0".into()],
+        restart: halab_model::RestartPolicy::No,
+        binds: vec![],
+        stop_timeout: Some(1),
+        memory_mb: None,
+        network_none: true,
+        labels: [(labels::PROBE.to_owned(), "start-latency".to_owned())].into(),
+    };
+    containers::create(&docker, &run_id, &probe_spec).await?;
+    let _probe = AbortOnDrop(probe_starts(
+        docker.clone(),
+        recorder.clone(),
+        node.clone(),
+        probe,
+    ));
+
     let mut rt = DockerRuntime {
+        node,
         recorder: &recorder,
         docker: &docker,
         lab: resources.lab.as_ref(),
         observer: resources.observer.as_ref().expect("observer started above"),
-        container: &container,
-        counter: &counter,
-        stop_timeout: scenario.service.stop_timeout.map_or(10, |t| t as i32),
+        containers: containers_of,
+        service_dirs,
+        counters: &counters,
     };
-    let phases = play(
-        &mut rt,
-        scenario,
-        &container,
-        options.skip_daemon_phases,
-        view,
-    )
-    .await;
-    let restart_count = rt.finish().await;
+    let phases = play(&mut rt, scenario, options.skip_daemon_phases, view).await;
     let target = TargetInfo {
         kind,
         name: target_name,
         docker_host,
         engine_version: daemon.engine_version,
     };
-    Ok(judge(
-        scenario,
+    Ok(Played {
         run_id,
         target,
-        &container,
+        live_restore,
         phases,
-        recorder.snapshot(),
-        restart_count,
-    ))
+        history: recorder.snapshot(),
+    })
+}
+
+/// How often the probe container is started (see `oracle::Slack`): often enough to follow the
+/// load, seldom enough not to add to it much.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+
+/// Starts `probe` every [`PROBE_EVERY`] and records how long the daemon took (a `docker start`
+/// returns once `containerStart` has logged `start`). A start that fails (the daemon down) is
+/// no sample.
+fn probe_starts(
+    docker: Docker,
+    recorder: Recorder,
+    node: String,
+    probe: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PROBE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let began = std::time::Instant::now();
+            if containers::start(&docker, &probe).await.is_ok() {
+                recorder.harness(Happening::Probe {
+                    node: node.clone(),
+                    start_ms: began.elapsed().as_millis() as i64,
+                });
+            }
+        }
+    })
+}
+
+/// Records operation `id`'s `step` (for the operations the runtime does itself, at setup).
+fn record_op(recorder: &Recorder, node: &str, id: u64, step: OpStep, op: &Op) {
+    recorder.harness(Happening::Op {
+        node: node.to_owned(),
+        id,
+        step,
+        op: op.clone(),
+    });
 }
 
 /// A real daemon, as the phase engine sees it.
 struct DockerRuntime<'a> {
+    node: String,
     recorder: &'a Recorder,
     docker: &'a Docker,
     lab: Option<&'a Lab>,
     observer: &'a Observer,
-    container: &'a str,
-    counter: &'a CounterFile,
-    /// Seconds `docker stop` waits: the container's own, else the engine's default (10).
-    stop_timeout: i32,
+    /// Each service's container.
+    containers: HashMap<String, String>,
+    /// Each service's directory on the host.
+    service_dirs: HashMap<String, PathBuf>,
+    counters: &'a [(String, CounterFile)],
 }
 
 impl DockerRuntime<'_> {
     fn lab(&self) -> &Lab {
         self.lab
-            .expect("daemon phases run only on labs (checked in preflight)")
+            .expect("daemon operations run only on labs (checked in preflight)")
+    }
+
+    async fn daemon_op(&self, op: DaemonOp) -> OpStep {
+        let done = match op {
+            DaemonOp::Stop | DaemonOp::Crash | DaemonOp::PowerLoss => {
+                let stopped = self.lab().perform(op).await;
+                if stopped.is_ok() {
+                    self.observer.wait_down(Duration::from_secs(5)).await;
+                }
+                stopped.map(|()| None)
+            }
+            DaemonOp::Start => match self.lab().start().await {
+                Ok(()) => {
+                    self.observer.daemon_is_back();
+                    if self.observer.wait_live(Duration::from_secs(30)).await {
+                        Ok(None)
+                    } else {
+                        Ok(Some(
+                            "the events stream did not come back within 30 s".to_owned(),
+                        ))
+                    }
+                }
+                Err(e) => {
+                    // A dockerd that exited before it answered (killed from outside, or failing
+                    // by itself) is a daemon lost under the run, as much as one that dies later.
+                    if let LabError::DockerdNotReady { pid, .. } = &e
+                        && self.lab().dockerd().is_none()
+                    {
+                        self.recorder.harness(Happening::Daemon {
+                            node: self.node.clone(),
+                            action: DaemonAction::Lost { pid: Some(*pid) },
+                        });
+                    }
+                    Err(e)
+                }
+            },
+        };
+        match done {
+            Ok(None) => OpStep::Ok { read: None },
+            Ok(Some(problem)) => OpStep::Info { error: problem },
+            Err(e @ LabError::NotRunning { .. }) | Err(e @ LabError::AlreadyRunning { .. }) => {
+                OpStep::Fail {
+                    error: e.to_string(),
+                }
+            }
+            Err(e) => OpStep::Info {
+                error: error_chain(&e),
+            },
+        }
+    }
+
+    async fn service_op(&self, service: &str, op: ServiceOp) -> OpStep {
+        let (docker, Some(container)) = (self.docker, self.containers.get(service)) else {
+            return OpStep::Fail {
+                error: format!("no service {service}"),
+            };
+        };
+        let timeout = |t: Option<i64>| t.map(|t| t as i32);
+        let done = match op {
+            ServiceOp::Signal { signal } => {
+                containers::signal_from_host(docker, container, signal).await
+            }
+            ServiceOp::Exit { code } => return self.tell(service, &code.to_string()),
+            ServiceOp::Oom => return self.tell(service, "oom"),
+            ServiceOp::Inspect => {
+                return match containers::inspect(docker, container).await {
+                    Ok(inspected) => {
+                        let state = inspected.state.unwrap_or_default();
+                        OpStep::Ok {
+                            read: Some(Inspected {
+                                status: state.status.map_or("?".to_owned(), |s| s.to_string()),
+                                exit_code: state.exit_code.unwrap_or(-1),
+                                restart_count: inspected.restart_count.unwrap_or(-1),
+                            }),
+                        }
+                    }
+                    Err(DockerError::Api {
+                        source:
+                            bollard::errors::Error::DockerResponseServerError {
+                                status_code: 404, ..
+                            },
+                        ..
+                    }) => OpStep::Ok {
+                        read: Some(Inspected {
+                            status: "removed".into(),
+                            exit_code: -1,
+                            restart_count: -1,
+                        }),
+                    },
+                    Err(e) => failed(&e),
+                };
+            }
+            ServiceOp::Api(call) => match call {
+                ApiCall::Start => containers::start(docker, container).await,
+                ApiCall::Stop { timeout_s } => {
+                    containers::stop(docker, container, timeout(timeout_s)).await
+                }
+                ApiCall::Kill { signal } => containers::kill(docker, container, signal).await,
+                ApiCall::Restart { timeout_s } => {
+                    containers::restart(docker, container, timeout(timeout_s)).await
+                }
+                ApiCall::Pause => containers::pause(docker, container).await,
+                ApiCall::Unpause => containers::unpause(docker, container).await,
+                ApiCall::RemoveForce => containers::remove_force(docker, container).await,
+                ApiCall::UpdateRestartPolicy { policy } => {
+                    containers::update_restart_policy(docker, container, policy).await
+                }
+            },
+        };
+        match done {
+            Ok(()) => OpStep::Ok { read: None },
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// Writes an order for a program waiting to be told (see [`program::ORDER_FILE`]).
+    fn tell(&self, service: &str, order: &str) -> OpStep {
+        match write_order(&self.service_dirs[service], order) {
+            Ok(()) => OpStep::Ok { read: None },
+            Err(e) => OpStep::Fail {
+                error: format!("writing the order for {service}: {e}"),
+            },
+        }
+    }
+}
+
+/// How a refused or broken API call ended: refused by the daemon (or no daemon listening) is
+/// `fail`, nothing happened; anything else (a connection dropped mid-call) is `info`.
+fn failed(e: &DockerError) -> OpStep {
+    let error = error_chain(e);
+    let refused = matches!(
+        e,
+        DockerError::Api {
+            source: bollard::errors::Error::DockerResponseServerError { .. },
+            ..
+        } | DockerError::NotRunning { .. }
+    ) || error.contains("Connection refused")
+        || error.contains("No such file or directory");
+    if refused {
+        OpStep::Fail { error }
+    } else {
+        OpStep::Info { error }
     }
 }
 
 impl Runtime for DockerRuntime<'_> {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
     fn now(&self) -> Nanos {
         halab_docker::now()
     }
@@ -368,118 +608,53 @@ impl Runtime for DockerRuntime<'_> {
         self.recorder.harness(what);
     }
 
-    fn read_counter(&mut self) {
-        self.counter.read_into(self.recorder);
+    fn read_counters(&mut self) {
+        for (service, counter) in self.counters {
+            counter.read_into(self.recorder, &self.node, service);
+        }
     }
 
-    async fn wait_for(&mut self, timeout: Duration, done: impl FnMut(&History) -> bool) -> bool {
-        self.recorder.wait_until(timeout, done).await
+    async fn perform(&mut self, op: &Op) -> OpStep {
+        match op {
+            Op::Daemon(op) => self.daemon_op(*op).await,
+            Op::Service { service, op } => self.service_op(service, *op).await,
+            Op::Wait(_) => OpStep::Ok { read: None },
+        }
     }
 
-    async fn stop_daemon(&mut self, crash: bool) -> Result<(), String> {
-        self.lab()
-            .stop(if crash {
-                StopMode::Crash
-            } else {
-                StopMode::Graceful
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        self.observer.wait_down(Duration::from_secs(5)).await;
-        Ok(())
-    }
-
-    async fn start_daemon(&mut self) -> Result<Option<String>, String> {
-        if let Err(e) = self.lab().start().await {
-            // A dockerd that exited before it answered (killed from outside, or failing by
-            // itself) is a daemon lost under the run, as much as one that dies later.
-            if let halab_lab::LabError::DockerdNotReady { pid, .. } = &e
-                && self.lab().dockerd().is_none()
-            {
-                self.recorder.harness(Happening::Daemon {
-                    action: DaemonAction::Lost { pid: Some(*pid) },
-                });
+    async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        done: &mut dyn FnMut(&History) -> bool,
+        shown: &mut usize,
+        arrived: &mut dyn FnMut(&[Entry]),
+    ) -> bool {
+        let mut changes = self.recorder.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            changes.mark_unchanged();
+            let fresh = self.recorder.arrivals_since(*shown);
+            *shown += fresh.len();
+            if !fresh.is_empty() {
+                arrived(&fresh);
             }
-            return Err(e.to_string());
-        }
-        self.observer.daemon_is_back();
-        if !self.observer.wait_live(Duration::from_secs(30)).await {
-            return Ok(Some(
-                "the events stream did not come back within 30 s".into(),
-            ));
-        }
-        Ok(None)
-    }
-
-    async fn container_call(&mut self, call: ContainerCall) -> Result<(), String> {
-        let (docker, container) = (self.docker, self.container);
-        let done = match call {
-            ContainerCall::Kill { signal } => containers::kill(docker, container, signal).await,
-            ContainerCall::Stop => containers::stop(docker, container, self.stop_timeout).await,
-            ContainerCall::Start => containers::start(docker, container).await,
-            ContainerCall::HostSignal { signal } => {
-                containers::signal_from_host(docker, container, signal).await
+            if self.recorder.with(&mut *done) {
+                return true;
             }
-        };
-        done.map_err(|e| error_chain(&e))
-    }
-
-    /// Stops the service through the API, then reads the counter once more. `sh` as PID 1
-    /// ignores SIGTERM, so a start just before the stop still gets the full stop timeout to
-    /// write its increment. With the daemon gone there is nothing to stop or ask.
-    async fn finish(&mut self) -> Option<i64> {
-        let container = self.container;
-        if self.recorder.with(daemon_lost) {
-            self.counter.read_into(self.recorder);
-            return None;
-        }
-        let running =
-            self.recorder.with(|h| last_action(h, container)) == Some(ContainerAction::Start);
-        if running {
-            if let Err(e) = containers::stop(self.docker, container, 1).await {
-                tracing::warn!(error = %e, "could not stop the service at the end of the run");
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) | Err(_) => return self.recorder.with(&mut *done),
             }
-            self.recorder
-                .wait_until(Duration::from_secs(10), |h| {
-                    matches!(
-                        last_action(h, container),
-                        Some(ContainerAction::Die { .. } | ContainerAction::Stop)
-                    )
-                })
-                .await;
         }
-        let restart_count = containers::inspect(self.docker, container)
-            .await
-            .ok()
-            .and_then(|c| c.restart_count);
-        self.counter.read_into(self.recorder);
-        restart_count
     }
 
     fn with_history<T>(&self, read: impl FnOnce(&History) -> T) -> T {
         self.recorder.with(read)
     }
-}
 
-fn last_action(history: &History, container: &str) -> Option<ContainerAction> {
-    history
-        .container_actions(container)
-        .last()
-        .map(|(_, a)| a.clone())
-}
-
-/// An error and its causes on one line: what a phase reports when an operation fails.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
+    fn arrivals_since(&self, seen: usize) -> Vec<Entry> {
+        self.recorder.arrivals_since(seen)
     }
-    text
 }
 
 /// Watches for the daemon going away without the harness asking, and records it: for a lab,
@@ -490,16 +665,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// the daemon being ready again.
 fn watch_daemon(
     recorder: Recorder,
+    node: String,
     lab: Option<Lab>,
     mut link: tokio::sync::watch::Receiver<Link>,
 ) -> tokio::task::JoinHandle<()> {
+    // An exit is planned when the last daemon entry is a stop (or crash, or power loss) the
+    // harness asked for: its invoke, or its end.
     let planned = |h: &History| {
         matches!(
-            h.last_daemon_action(),
-            Some((
-                _,
-                DaemonAction::StopRequested { .. } | DaemonAction::Stopped
-            ))
+            h.last_daemon_entry().map(|e| &e.what),
+            Some(Happening::Op { op: Op::Daemon(op), .. }) if op.ends_daemon()
         )
     };
     tokio::spawn(async move {
@@ -509,6 +684,7 @@ fn watch_daemon(
             }
             if recorder.with(daemon_lost) {
                 recorder.harness(Happening::Daemon {
+                    node: node.clone(),
                     action: DaemonAction::Ready,
                 });
             }
@@ -521,11 +697,9 @@ fn watch_daemon(
                         }
                         Some(dockerd.pid)
                     }
-                    // Followed, yet no dockerd: it is exiting right now. Look again shortly.
-                    None => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+                    // Followed a moment ago, and no dockerd now: it exited before we could watch
+                    // it (a kill that came first). Its pid is the one its pid file still names.
+                    None => lab.last_dockerd_pid(),
                 },
                 None => {
                     if link.wait_for(|l| *l == Link::Down).await.is_err() {
@@ -537,6 +711,7 @@ fn watch_daemon(
             if !recorder.with(planned) {
                 tracing::warn!(?pid, "the daemon went away without halab stopping it");
                 recorder.harness(Happening::Daemon {
+                    node: node.clone(),
                     action: DaemonAction::Lost { pid },
                 });
             }
@@ -574,4 +749,18 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// An error and its causes on one line: what a phase reports when an operation fails.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -21,14 +21,20 @@ pub const MAX_ON_FAILURE_RETRIES: u32 = 1_000_000;
 pub const EXIT_CODE: (i64, i64) = (0, 255);
 /// The counter's value before the service first runs.
 pub const MAX_COUNTER_INITIAL: u64 = 1_000_000_000_000;
-/// Event counts a check may ask for.
-pub const MAX_EVENT_COUNT: u64 = 100_000;
-/// The back-off's first step, in milliseconds (Docker's is 100).
-pub const BACKOFF_FIRST_MS: (i64, i64) = (1, 60_000);
-/// How late a restart may be for the back-off check, in milliseconds.
-pub const BACKOFF_TOLERANCE_MS: (i64, i64) = (0, 600_000);
 /// Phases in one scenario.
 pub const PHASES: (usize, usize) = (1, 1_000);
+/// Services in one scenario (on one daemon).
+pub const SERVICES: (usize, usize) = (1, 64);
+/// Tracks in one phase.
+pub const TRACKS: (usize, usize) = (1, 64);
+/// Operations in one list (a phase's `do`, or one track).
+pub const OPS_PER_TRACK: (usize, usize) = (1, 1_000);
+/// Runs a program lists (the last one repeats).
+pub const MAX_RUNS: usize = 100;
+/// A service's memory limit, in MiB.
+pub const MEMORY_MB: (u64, u64) = (8, 65_536);
+/// Characters in a service's name: it names the container, its directory and its label.
+pub const MAX_SERVICE_NAME_CHARS: usize = 32;
 /// Characters in a scenario's name, a phase's name or a parameter's name.
 pub const MAX_NAME_CHARS: usize = 64;
 /// Characters in a summary or a parameter's help.
@@ -49,6 +55,39 @@ pub const RESERVED_CONTAINER_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
 /// History entries one simulated run may make before the simulator stops it: a scenario whose
 /// service restarts without end would otherwise run (and remember) until memory ran out.
 pub const MAX_SIM_ENTRIES: usize = 1_000_000;
+
+/// Why `name` cannot name a service, if it cannot: `[a-z0-9][a-z0-9-]*`, at most
+/// [`MAX_SERVICE_NAME_CHARS`].
+pub fn service_name_problem(name: &str) -> Option<String> {
+    name_problem(name, "service")
+}
+
+/// Why `name` cannot name a phase's track, if it cannot: the shape of a service's name (a
+/// track is often named after one).
+pub fn track_name_problem(name: &str) -> Option<String> {
+    name_problem(name, "track")
+}
+
+fn name_problem(name: &str, what: &str) -> Option<String> {
+    let shown = crate::text::one_line(name);
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !first_ok || !rest_ok {
+        Some(format!(
+            "`{shown}` cannot name a {what}: lowercase letters, digits and `-`, starting with a letter or digit"
+        ))
+    } else if name.len() > MAX_SERVICE_NAME_CHARS {
+        Some(format!(
+            "`{shown}` is {} characters long; a {what}'s name has at most {MAX_SERVICE_NAME_CHARS}",
+            name.len()
+        ))
+    } else {
+        None
+    }
+}
 
 /// Thousands separated by a thin space, as the book writes numbers.
 fn n(value: impl Into<f64>) -> String {
@@ -96,19 +135,59 @@ pub fn reference_table() -> String {
             format!("{} to {} phases", PHASES.0, n(PHASES.1 as f64)),
             "a scenario with no phase checks nothing",
         ),
-        ("`phases[].timeout`, `phases[].hold`", secs.clone(), "a day"),
         (
-            "`phases[].until_starts`",
+            "a phase's `do`, one track",
+            format!(
+                "{} to {} operations; a phase has {} to {} tracks",
+                OPS_PER_TRACK.0,
+                n(OPS_PER_TRACK.1 as f64),
+                TRACKS.0,
+                TRACKS.1
+            ),
+            "an empty list does nothing; a bound keeps a run and its history finite",
+        ),
+        (
+            "`services`",
+            format!("{} to {} services", SERVICES.0, SERVICES.1),
+            "each service is a container of the lab, with its own directory",
+        ),
+        (
+            "a service's name",
+            format!("`[a-z0-9][a-z0-9-]*`, at most {MAX_SERVICE_NAME_CHARS} characters"),
+            "it names the container, its directory and its label",
+        ),
+        (
+            "`wait`: `for`, `until`, `timeout`; `program.runs[].after`",
+            secs.clone(),
+            "a day",
+        ),
+        (
+            "`wait`: `starts`, `dies`",
             format!("{} to {}", UNTIL_STARTS.0, n(UNTIL_STARTS.1 as f64)),
             "0 would wait for nothing",
         ),
         (
-            "`phases[].signal`",
+            "`crash`, `docker-kill`: `signal`",
             "1 to 64, or a name".into(),
             "Linux signal numbers",
         ),
         (
-            "`service.restart`",
+            "`exit`: `code`; `program.runs[].exit`; `on_stop_signal.exit`",
+            format!("{} to {}", EXIT_CODE.0, EXIT_CODE.1),
+            "an exit status",
+        ),
+        (
+            "`program.runs`",
+            format!("at most {MAX_RUNS} runs"),
+            "the last one repeats",
+        ),
+        (
+            "`memory_mb`",
+            format!("{} to {} MiB", MEMORY_MB.0, n(MEMORY_MB.1 as f64)),
+            "needed for an `oom` operation",
+        ),
+        (
+            "`restart`, `docker-update`: `restart`",
             format!(
                 "`on-failure:N` with N from 0 to {}",
                 n(MAX_ON_FAILURE_RETRIES)
@@ -116,7 +195,7 @@ pub fn reference_table() -> String {
             "0 means no maximum, as in Docker",
         ),
         (
-            "`service.stop_timeout`",
+            "`stop_timeout`; `docker-stop`, `docker-restart`: `timeout`",
             format!(
                 "{} to {} s",
                 STOP_TIMEOUT_SECS.0,
@@ -125,21 +204,15 @@ pub fn reference_table() -> String {
             "an hour",
         ),
         (
-            "`service.script`",
+            "`script`",
             format!(
                 "at most {} bytes, parameters applied",
                 n(MAX_SCRIPT_BYTES as f64)
             ),
             "passed to the container as an argument",
         ),
-        ("`service.sim.runs_for`", secs.clone(), "a day"),
         (
-            "`service.sim.exit_code`",
-            format!("{} to {}", EXIT_CODE.0, EXIT_CODE.1),
-            "an exit status",
-        ),
-        (
-            "`service.counter.dir`",
+            "`counter.dir`",
             format!(
                 "an absolute path in the container, at most {} bytes, without `:`, `.` or `..`; not `/`, not under {}",
                 n(MAX_CONTAINER_PATH_BYTES as f64),
@@ -148,39 +221,18 @@ pub fn reference_table() -> String {
             "the bind mount's target: Docker would refuse the rest, seconds into the run",
         ),
         (
-            "`service.counter.file`",
-            format!("a file name (no `/`, not `.` or `..`), 1 to {MAX_FILE_NAME_BYTES} bytes"),
-            "created inside the run's own directory, never outside it",
+            "`counter.file`",
+            format!(
+                "a file name (no `/`, not starting with `.`), 1 to {MAX_FILE_NAME_BYTES} bytes"
+            ),
+            "created inside the service's own directory, never outside it",
         ),
         (
-            "`service.counter.initial`",
+            "`counter.initial`",
             format!("0 to {}", n(MAX_COUNTER_INITIAL as f64)),
             "the service's shell counts in 64 bits",
         ),
-        (
-            "`checks.min_restarts.count`, `checks.in_phase[].at_least` / `at_most`",
-            format!("0 to {}", n(MAX_EVENT_COUNT as f64)),
-            "`at_least` at most `at_most`",
-        ),
         ("`checks.running_after_daemon_start.within`", secs, "a day"),
-        (
-            "`checks.backoff.first_ms`",
-            format!(
-                "{} to {} ms",
-                BACKOFF_FIRST_MS.0,
-                n(BACKOFF_FIRST_MS.1 as f64)
-            ),
-            "Docker's first step is 100 ms, its cap 60 s",
-        ),
-        (
-            "`checks.backoff.tolerance_ms`",
-            format!(
-                "{} to {} ms",
-                BACKOFF_TOLERANCE_MS.0,
-                n(BACKOFF_TOLERANCE_MS.1 as f64)
-            ),
-            "ten minutes",
-        ),
         (
             "a simulated run (`--runtime sim`)",
             format!("at most {} history entries", n(MAX_SIM_ENTRIES as f64)),

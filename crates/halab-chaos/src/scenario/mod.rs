@@ -1,32 +1,34 @@
 //! The scenario file format (TOML), its parameters, and errors that point at file:line:col.
 //!
-//! A scenario names one service container (image, script, restart policy, the bind-mounted
-//! directory holding its counter), the phases a run goes through, and the checks that decide
-//! the verdict. Parameters declared under `[params]` have defaults; the CLI overrides them with
-//! `--set name=value`, and `{{name}}` in any string is replaced by the value.
+//! A scenario names the services of one daemon (image, restart policy, what each one's
+//! program does, the bind-mounted directory holding its counter), the phases a run goes
+//! through — each a list of operations, or several lists played side by side (tracks) — and
+//! the extra checks a user promises. Every run is judged first by the oracle (the model
+//! replaying the run's operations); the checks come on top. Parameters declared under
+//! `[params]` have defaults; the CLI overrides them with `--set name=value`, and `{{name}}` in
+//! any string is replaced by the value.
 //!
 //! ```toml
 //! name = "example"
 //! [params]
 //! sleep = { default = 10, help = "seconds the service sleeps after each increment" }
-//! [service]
+//! [services.critical]
 //! restart = "always"
 //! script = "echo $(($(cat /tmp/executou) + 1)) > /tmp/executou; sleep {{sleep}}"
-//! [service.counter]
-//! dir = "/tmp"
-//! file = "executou"
+//! program = { runs = [{ exit = 0, after = "{{sleep}}" }], on_stop_signal = "ignore" }
+//! counter = { dir = "/tmp", file = "executou" }
 //! [[phases]]
 //! name = "watch"
-//! do = "watch"
-//! until_starts = 3
+//! do = [{ op = "wait", starts = 3, timeout = 60 }]
 //! ```
 //!
 //! Every value is checked, with its parameters applied, before a run creates anything: its type,
-//! its range ([`limits`]), and the two paths ([`paths`]) — a scenario file is shared like a CI
+//! its range ([`limits`]), and the paths ([`paths`]) — a scenario file is shared like a CI
 //! config, and halab runs as root.
 
 mod error;
 pub mod limits;
+mod ops;
 mod paths;
 mod resolve;
 mod source;
@@ -35,12 +37,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use halab_model::RestartPolicy;
+use halab_model::{
+    ContainerSpec, DaemonOp, Op, RestartPolicy, ServiceBehaviour, SignalResponse, Workload,
+};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use error::ScenarioError;
-pub use source::{list, locate};
+pub use source::{list, locate, locate_all, suites};
 
 /// The image name that means "halab's own busybox lab image, built locally".
 pub const LAB_IMAGE: &str = "lab";
@@ -56,7 +60,7 @@ pub struct ScenarioFile {
     pub params: BTreeMap<Spanned<String>, ParamDecl>,
     #[serde(default)]
     pub daemon: DaemonFile,
-    pub service: ServiceFile,
+    pub services: Spanned<BTreeMap<Spanned<String>, ServiceFile>>,
     pub phases: Spanned<Vec<PhaseFile>>,
     #[serde(default)]
     pub checks: ChecksFile,
@@ -99,6 +103,7 @@ impl fmt::Display for Scalar {
     }
 }
 
+/// One service: a container on the daemon.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceFile {
@@ -106,112 +111,98 @@ pub struct ServiceFile {
     #[serde(default = "lab_image")]
     pub image: Spanned<String>,
     pub restart: Spanned<Templated>,
-    /// A shell script run with `sh -c`.
-    pub script: Spanned<Templated>,
-    pub counter: CounterFile,
+    /// A shell script run with `sh -c`; without one, halab writes the script from `program`.
+    pub script: Option<Spanned<Templated>>,
+    /// What the program does, start after start: the model's (and the oracle's) description of
+    /// the script, or the script itself when there is none.
+    pub program: Spanned<ProgramFile>,
     /// Seconds `docker stop` waits before SIGKILL; engine default when absent.
     pub stop_timeout: Option<Spanned<Templated>>,
-    /// How the simulator plays the script (`--runtime sim`).
-    pub sim: Option<SimFile>,
+    /// A memory limit (MiB), needed for an `oom` operation.
+    pub memory_mb: Option<Spanned<Templated>>,
+    /// Started when the run begins (`false`: created only, a `docker-start` starts it).
+    #[serde(default = "yes")]
+    pub start: bool,
+    #[serde(default)]
+    pub counter: CounterFile,
 }
 
-/// The script's behaviour, for the simulator: the real run executes the script instead.
+/// What a service's program does.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SimFile {
-    /// Seconds from each start to the script's own exit.
-    pub runs_for: Spanned<Templated>,
+pub struct ProgramFile {
+    /// The n-th start does the n-th run, the last one repeating: `{ exit = CODE, after = S }`,
+    /// `"until-told"` or `"forever"`.
+    pub runs: Vec<Spanned<toml::Value>>,
+    /// `ignore` (busybox `sh` as PID 1 without a trap, the default), `die`, or `{ exit = N }`
+    /// (a trap that exits with N).
     #[serde(default)]
-    pub exit_code: Option<Spanned<i64>>,
-    /// What the script does with the stop signal (SIGTERM): `ignore` (busybox `sh` as PID 1
-    /// without a trap, the default), `die`, or `exit` (a trap that exits 0).
-    #[serde(default)]
-    pub on_stop_signal: OnStopSignal,
+    pub on_stop_signal: Option<Spanned<toml::Value>>,
+    /// Each start adds one to the counter (what halab's own programs do).
+    #[serde(default = "yes")]
+    pub counts: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OnStopSignal {
-    #[default]
-    Ignore,
-    Die,
-    Exit,
+fn yes() -> bool {
+    true
 }
 
 fn lab_image() -> Spanned<String> {
     Spanned::new(0..0, LAB_IMAGE.to_owned())
 }
 
-/// The counter the service keeps: a file in a directory the run creates on the host and
-/// bind-mounts into the container.
+/// The service's directory on the host, bind-mounted into the container, and the counter
+/// file in it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CounterFile {
     /// Where the directory is mounted inside the container.
+    #[serde(default = "default_counter_dir")]
     pub dir: Spanned<String>,
     /// The file's name in it (a name, not a path: see `paths::counter_file_problem`).
+    #[serde(default = "default_counter_file")]
     pub file: Spanned<String>,
     #[serde(default)]
     pub initial: Option<Spanned<u64>>,
 }
 
-// ANCHOR: phase_action
-/// What a phase does when it begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PhaseAction {
-    /// Nothing: watch the service.
-    Watch,
-    /// Stop the daemon cleanly (SIGTERM) and wait until it has exited.
-    DaemonStop,
-    /// Kill the daemon (SIGKILL) and wait until it has exited.
-    DaemonCrash,
-    /// Start the daemon and wait until it answers.
-    DaemonStart,
-    /// `docker kill` (`POST /containers/{id}/kill`) with the phase's `signal` (default KILL).
-    DockerKill,
-    /// `docker stop` (`POST /containers/{id}/stop`): the stop signal, SIGKILL after the timeout.
-    DockerStop,
-    /// `docker start`.
-    DockerStart,
-    /// The phase's `signal` (default KILL) sent from the host to the service's main process,
-    /// outside Docker's API: the daemon only sees the process die, as in a crash.
-    HostKill,
+impl Default for CounterFile {
+    fn default() -> CounterFile {
+        CounterFile {
+            dir: default_counter_dir(),
+            file: default_counter_file(),
+            initial: None,
+        }
+    }
 }
-// ANCHOR_END: phase_action
 
-impl PhaseAction {
-    /// Whether the phase stops or starts the daemon (only done to daemons halab owns).
-    pub fn touches_daemon(self) -> bool {
-        matches!(
-            self,
-            PhaseAction::DaemonStop | PhaseAction::DaemonCrash | PhaseAction::DaemonStart
-        )
-    }
+/// Where a service's directory is mounted when the file does not say.
+pub const DEFAULT_COUNTER_DIR: &str = "/halab";
+/// The counter file's name when the file does not say.
+pub const DEFAULT_COUNTER_FILE: &str = "starts";
 
-    /// Whether the phase sends a signal (and so may name one).
-    pub fn sends_signal(self) -> bool {
-        matches!(self, PhaseAction::DockerKill | PhaseAction::HostKill)
-    }
+fn default_counter_dir() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_COUNTER_DIR.to_owned())
+}
+
+fn default_counter_file() -> Spanned<String> {
+    Spanned::new(0..0, DEFAULT_COUNTER_FILE.to_owned())
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseFile {
     pub name: Spanned<String>,
-    #[serde(rename = "do")]
-    pub action: PhaseAction,
-    /// After the action, wait for this many more starts of the service.
-    pub until_starts: Option<Spanned<Templated>>,
-    /// Then stay in the phase this many seconds.
-    pub hold: Option<Spanned<Templated>>,
-    /// Seconds `until_starts` may take before the phase fails.
-    pub timeout: Option<Spanned<Templated>>,
-    /// For `docker-kill` and `host-kill`: `KILL`, `SIGTERM`, `9`, …
-    pub signal: Option<Spanned<Templated>>,
+    /// Operations, one after another.
+    #[serde(rename = "do", default)]
+    pub steps: Option<Spanned<Vec<Spanned<toml::Value>>>>,
+    /// Lists of operations played side by side, one list per track; an operation in a track
+    /// named after a service is aimed at that service unless it says otherwise.
+    #[serde(default)]
+    pub tracks: Option<Spanned<BTreeMap<String, Vec<Spanned<toml::Value>>>>>,
 }
 
-/// Which checks decide the verdict, with their bounds.
+/// The extra checks a user promises, on top of the oracle.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChecksFile {
@@ -219,44 +210,9 @@ pub struct ChecksFile {
     pub counter_matches_starts: bool,
     #[serde(default)]
     pub counter_never_decreases: bool,
-    pub min_restarts: Option<MinRestartsFile>,
-    pub running_after_daemon_start: Option<WithinFile>,
     #[serde(default)]
     pub counter_frozen_while_daemon_down: bool,
-    /// Bounds on how many times the service did something during a phase.
-    #[serde(default)]
-    pub in_phase: Vec<InPhaseFile>,
-    /// The restart back-off doubles from its first step.
-    pub backoff: Option<BackoffFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InPhaseFile {
-    pub phase: Spanned<String>,
-    /// An event action: start, die, kill, stop, oom, …
-    pub action: Spanned<String>,
-    pub at_least: Option<Spanned<Templated>>,
-    pub at_most: Option<Spanned<Templated>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackoffFile {
-    /// The phase whose restarts are measured.
-    pub phase: Spanned<String>,
-    /// The first delay, in milliseconds (Docker: 100).
-    pub first_ms: Spanned<Templated>,
-    /// How much later than the back-off a start may come: the daemon's own start overhead.
-    pub tolerance_ms: Spanned<Templated>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MinRestartsFile {
-    /// Count the restarts up to the end of this phase.
-    pub by_end_of: Spanned<String>,
-    pub count: Spanned<Templated>,
+    pub running_after_daemon_start: Option<WithinFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -264,6 +220,8 @@ pub struct MinRestartsFile {
 pub struct WithinFile {
     /// Seconds.
     pub within: Spanned<Templated>,
+    /// The service it is about (every service when absent).
+    pub service: Option<Spanned<String>>,
 }
 
 /// A value that may contain `{{param}}` references: written as a TOML string or number.
@@ -285,82 +243,115 @@ pub struct Scenario {
     pub live_restore: bool,
     pub path: PathBuf,
     pub params: BTreeMap<String, String>,
-    pub service: Service,
+    /// By name.
+    pub services: Vec<Service>,
     pub phases: Vec<Phase>,
     pub checks: Checks,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Service {
+    /// `[a-z0-9][a-z0-9-]*`: it names the container, its directory and its label.
+    pub name: String,
     pub image: String,
     pub restart: RestartPolicy,
-    pub script: String,
-    /// An absolute path in the container (see `paths::container_dir_problem`).
-    pub counter_dir: String,
-    /// A file name, created in the run's own directory (see `paths::counter_file_problem`).
-    pub counter_file: String,
-    pub counter_initial: u64,
+    /// The scenario's own script; `None`: halab writes one from `program`.
+    pub script: Option<String>,
+    pub program: ServiceBehaviour,
+    pub on_stop_signal: SignalResponse,
     /// Seconds, within [`limits::STOP_TIMEOUT_SECS`].
     pub stop_timeout: Option<i64>,
-    pub sim: Option<SimService>,
+    pub memory_mb: Option<u64>,
+    /// Started when the run begins.
+    pub start: bool,
+    /// An absolute path in the container (see `paths::container_dir_problem`).
+    pub counter_dir: String,
+    /// A file name, created in the service's own directory (see `paths::counter_file_problem`).
+    pub counter_file: String,
+    pub counter_initial: u64,
 }
 
-/// The script's behaviour as the simulator plays it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SimService {
-    pub runs_for_secs: f64,
-    pub exit_code: i64,
-    pub on_stop_signal: OnStopSignal,
+impl Service {
+    /// The container's settings as the model takes them.
+    pub fn spec(&self) -> ContainerSpec {
+        ContainerSpec {
+            policy: self.restart,
+            stop_signal: None,
+            stop_timeout_s: self.stop_timeout,
+            workload: Workload {
+                on_stop_signal: self.on_stop_signal,
+                on_other_signal: SignalResponse::Ignore,
+            },
+        }
+    }
+
+    /// Whether the service keeps a counter the checks can read.
+    pub fn counts(&self) -> bool {
+        self.program.counts
+    }
 }
 
+/// A phase: its operations, in one or more tracks played side by side.
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
     pub name: String,
-    pub action: PhaseAction,
-    /// The signal number for `docker-kill` and `host-kill`.
-    pub signal: i32,
-    pub until_starts: Option<u64>,
-    pub hold_secs: f64,
-    pub timeout_secs: f64,
+    pub tracks: Vec<Track>,
+}
+
+/// Operations done one after another.
+#[derive(Debug, Clone, Serialize)]
+pub struct Track {
+    /// `None` for a phase's single `do` list.
+    pub name: Option<String>,
+    pub ops: Vec<Op>,
+}
+
+impl Phase {
+    /// Every operation of the phase, track by track.
+    pub fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.tracks.iter().flat_map(|t| &t.ops)
+    }
+
+    /// Whether the phase stops or starts the daemon (only done to daemons halab owns).
+    pub fn touches_daemon(&self) -> bool {
+        self.ops().any(|op| matches!(op, Op::Daemon(_)))
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Checks {
     pub counter_matches_starts: bool,
     pub counter_never_decreases: bool,
-    pub min_restarts: Option<(String, u64)>,
-    pub running_after_daemon_start_within_secs: Option<f64>,
     pub counter_frozen_while_daemon_down: bool,
-    pub in_phase: Vec<InPhase>,
-    pub backoff: Option<Backoff>,
-}
-
-/// At least / at most `action` events of the service during `phase`.
-#[derive(Debug, Clone, Serialize)]
-pub struct InPhase {
-    pub phase: String,
-    pub action: String,
-    pub at_least: Option<u64>,
-    pub at_most: Option<u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Backoff {
-    pub phase: String,
-    pub first_ms: i64,
-    pub tolerance_ms: i64,
+    /// Seconds, and the service (every service when `None`).
+    pub running_after_daemon_start: Option<(f64, Option<String>)>,
 }
 
 impl Scenario {
+    /// The services' names, in the scenario's order.
+    pub fn service_names(&self) -> Vec<String> {
+        self.services.iter().map(|s| s.name.clone()).collect()
+    }
+
     pub fn touches_daemon(&self) -> bool {
-        self.phases.iter().any(|p| p.action.touches_daemon())
+        self.phases.iter().any(Phase::touches_daemon)
+    }
+
+    /// The daemon operations the scenario does, in order.
+    pub fn daemon_ops(&self) -> impl Iterator<Item = DaemonOp> + '_ {
+        self.phases
+            .iter()
+            .flat_map(Phase::ops)
+            .filter_map(|op| match op {
+                Op::Daemon(op) => Some(*op),
+                _ => None,
+            })
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
     }
 }
-
-/// The container actions the events stream reports, as `in_phase` checks name them.
-pub const EVENT_ACTIONS: [&str; 10] = [
-    "create", "start", "die", "kill", "stop", "oom", "pause", "unpause", "restart", "destroy",
-];
 
 /// A signal by number or name (`9`, `KILL`, `SIGKILL`), as `docker kill --signal` takes it.
 pub fn parse_signal(text: &str) -> Option<i32> {
@@ -386,9 +377,6 @@ pub fn parse_signal(text: &str) -> Option<i32> {
         .find(|(n, _)| *n == name)
         .map(|&(_, number)| number)
 }
-
-/// Seconds a phase may wait for its `until_starts` when the file does not say.
-pub const DEFAULT_PHASE_TIMEOUT_SECS: f64 = 120.0;
 
 /// Parses `--set name=value` arguments.
 pub fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>, ScenarioError> {
@@ -418,18 +406,42 @@ pub fn load(path: &Path, sets: &[(String, String)]) -> Result<Scenario, Scenario
     parse(path, &source, sets)
 }
 
+/// What a file in halab's first format has and this one does not.
+#[derive(Debug, Default, Deserialize)]
+struct OldFormat {
+    service: Option<Spanned<toml::Value>>,
+}
+
 /// Parses and resolves scenario text; `path` is only used in errors and the result.
 pub fn parse(
     path: &Path,
     source: &str,
     sets: &[(String, String)],
 ) -> Result<Scenario, ScenarioError> {
-    let file: ScenarioFile = toml::from_str(source).map_err(|e| {
+    let located = |e: toml::de::Error| {
         let offset = e.span().map_or(0, |s| s.start);
         error::invalid(path, source, offset, None, e.message().to_owned())
-    })?;
+    };
+    if let Some(service) = toml::from_str::<OldFormat>(source)
+        .map_err(located)?
+        .service
+    {
+        return Err(error::invalid(
+            path,
+            source,
+            service.span().start,
+            Some("service"),
+            "this file is in halab's first scenario format, which has changed: a scenario now \
+             has one table per service, `[services.NAME]`, with a `program` that says what it \
+             does (`[service.sim]` became `program = { runs = [{ exit = 0, after = SECONDS }] }`), \
+             and a phase's `do` is a list of operations (`do = [\"daemon-stop\", { op = \"wait\", \
+             for = 3 }]`); see the book's Scenario files page"
+                .into(),
+        ));
+    }
+    let file: ScenarioFile = toml::from_str(source).map_err(located)?;
     resolve::Resolver::new(path, source, &file, sets)?.resolve(file)
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

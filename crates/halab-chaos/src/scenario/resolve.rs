@@ -3,21 +3,36 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::str::FromStr;
 
-use halab_model::RestartPolicy;
+use halab_model::{RestartPolicy, Run, ServiceBehaviour, SignalResponse};
 use toml::Spanned;
 
 use super::error::invalid;
 use super::limits::{self, MAX_NAME_CHARS, MAX_SECONDS, MAX_SUMMARY_CHARS};
 use super::{
-    Backoff, Checks, DEFAULT_PHASE_TIMEOUT_SECS, EVENT_ACTIONS, InPhase, InPhaseFile, Phase,
-    Scalar, Scenario, ScenarioError, ScenarioFile, Service, SimService, Templated, paths,
+    Checks, Phase, ProgramFile, Scalar, Scenario, ScenarioError, ScenarioFile, Service,
+    ServiceFile, Templated, Track, ops, paths,
 };
 use crate::text;
 
-const SIGKILL: i32 = 9;
+/// A value of the file to resolve: its text as written (maybe with `{{param}}` in it) and
+/// where it is.
+pub(super) struct Raw<'v> {
+    pub(super) text: std::borrow::Cow<'v, str>,
+    pub(super) span: Range<usize>,
+}
+
+impl<'v> From<&'v Spanned<Templated>> for Raw<'v> {
+    fn from(value: &'v Spanned<Templated>) -> Raw<'v> {
+        Raw {
+            text: value.get_ref().0.as_str().into(),
+            span: value.span(),
+        }
+    }
+}
 
 /// Applies parameters to templated values, turning every problem into a located error.
 pub(super) struct Resolver<'a> {
@@ -79,71 +94,94 @@ impl<'a> Resolver<'a> {
             Some(summary) => self.words(summary, "summary")?,
             None => String::new(),
         };
-        let service = self.service(&file)?;
-        let phases = self.phases(&file)?;
-        let checks = self.checks(&file, &phases)?;
+        let services = self.services(&file)?;
+        let phases = self.phases(&file, &services)?;
+        let checks = self.checks(&file, &services)?;
         Ok(Scenario {
             name,
             summary,
             live_restore: file.daemon.live_restore,
             path: self.path.to_path_buf(),
             params: self.values.clone(),
-            service,
+            services,
             phases,
             checks,
         })
     }
 
-    fn service(&self, file: &ScenarioFile) -> Result<Service, ScenarioError> {
-        let s = &file.service;
+    fn services(&self, file: &ScenarioFile) -> Result<Vec<Service>, ScenarioError> {
+        let table = file.services.get_ref();
+        let (min, max) = limits::SERVICES;
+        if table.len() < min || table.len() > max {
+            return Err(self.at(
+                &file.services,
+                "services",
+                format!("{} services; a scenario has {min} to {max}", table.len()),
+            ));
+        }
+        table
+            .iter()
+            .map(|(name, service)| self.service(name, service))
+            .collect()
+    }
+
+    fn service(&self, name: &Spanned<String>, s: &ServiceFile) -> Result<Service, ScenarioError> {
+        if let Some(problem) = limits::service_name_problem(name.get_ref()) {
+            return Err(self.at(name, "services", problem));
+        }
+        let name = name.get_ref().clone();
+        let field = |f: &str| format!("services.{name}.{f}");
         let image = s.image.get_ref();
         if image.is_empty() || image.len() > 255 || image.chars().any(text::is_unsafe) {
             return Err(self.at(
                 &s.image,
-                "service.image",
+                &field("image"),
                 format!(
                     "`{}` is not an image name (1 to 255 printable characters)",
                     text::one_line(image)
                 ),
             ));
         }
-        let restart: RestartPolicy = self.typed(&s.restart, "service.restart")?;
-        if let RestartPolicy::OnFailure { max_retries } = restart
-            && max_retries > limits::MAX_ON_FAILURE_RETRIES
-        {
-            return Err(self.at(
-                &s.restart,
-                "service.restart",
-                format!(
-                    "on-failure:{max_retries}: at most {} retries (0 means no maximum)",
-                    limits::MAX_ON_FAILURE_RETRIES
-                ),
-            ));
-        }
-        let script = self.text(&s.script, "service.script")?;
-        if script.len() > limits::MAX_SCRIPT_BYTES {
-            return Err(self.at(
-                &s.script,
-                "service.script",
-                format!(
-                    "the script is {} bytes long with its parameters applied; at most {}",
-                    script.len(),
-                    limits::MAX_SCRIPT_BYTES
-                ),
-            ));
-        }
+        let restart: RestartPolicy = self.typed(&s.restart, &field("restart"))?;
+        self.policy_in_range(restart, (&s.restart).into(), &field("restart"))?;
+        let script = match &s.script {
+            Some(script) => {
+                let text = self.text(script, &field("script"))?;
+                if text.len() > limits::MAX_SCRIPT_BYTES {
+                    return Err(self.at(
+                        script,
+                        &field("script"),
+                        format!(
+                            "the script is {} bytes long with its parameters applied; at most {}",
+                            text.len(),
+                            limits::MAX_SCRIPT_BYTES
+                        ),
+                    ));
+                }
+                Some(text)
+            }
+            None => None,
+        };
+        let (program, on_stop_signal) = self.program(&s.program, &field("program"))?;
         let counter = &s.counter;
         if let Some(problem) = paths::container_dir_problem(counter.dir.get_ref()) {
-            return Err(self.at(&counter.dir, "service.counter.dir", problem));
+            return Err(self.at(&counter.dir, &field("counter.dir"), problem));
         }
         if let Some(problem) = paths::counter_file_problem(counter.file.get_ref()) {
-            return Err(self.at(&counter.file, "service.counter.file", problem));
+            return Err(self.at(&counter.file, &field("counter.file"), problem));
+        }
+        if counter.file.get_ref().starts_with('.') {
+            return Err(self.at(
+                &counter.file,
+                &field("counter.file"),
+                "names starting with `.` are halab's own, in the service's directory".into(),
+            ));
         }
         let counter_initial = match &counter.initial {
             Some(initial) if *initial.get_ref() > limits::MAX_COUNTER_INITIAL => {
                 return Err(self.at(
                     initial,
-                    "service.counter.initial",
+                    &field("counter.initial"),
                     out_of_range(initial.get_ref(), 0, limits::MAX_COUNTER_INITIAL, ""),
                 ));
             }
@@ -154,42 +192,160 @@ impl<'a> Resolver<'a> {
         let stop_timeout = s
             .stop_timeout
             .as_ref()
-            .map(|t| self.int_in(t, "service.stop_timeout", lo, hi, " s"))
+            .map(|t| self.int_in(t.into(), &field("stop_timeout"), lo, hi, " s"))
             .transpose()?;
-        let sim = match &s.sim {
-            Some(sim) => Some(SimService {
-                runs_for_secs: self.seconds(&sim.runs_for, "service.sim.runs_for")?,
-                exit_code: match &sim.exit_code {
-                    Some(code) => {
-                        let (lo, hi) = limits::EXIT_CODE;
-                        if !(lo..=hi).contains(code.get_ref()) {
-                            return Err(self.at(
-                                code,
-                                "service.sim.exit_code",
-                                out_of_range(code.get_ref(), lo, hi, ""),
-                            ));
-                        }
-                        *code.get_ref()
-                    }
-                    None => 0,
-                },
-                on_stop_signal: sim.on_stop_signal,
-            }),
-            None => None,
-        };
+        let (lo, hi) = limits::MEMORY_MB;
+        let memory_mb = s
+            .memory_mb
+            .as_ref()
+            .map(|m| self.int_in(m.into(), &field("memory_mb"), lo, hi, " MiB"))
+            .transpose()?;
         Ok(Service {
+            name,
             image: image.clone(),
             restart,
             script,
+            program,
+            on_stop_signal,
+            stop_timeout,
+            memory_mb,
+            start: s.start,
             counter_dir: counter.dir.get_ref().clone(),
             counter_file: counter.file.get_ref().clone(),
             counter_initial,
-            stop_timeout,
-            sim,
         })
     }
 
-    fn phases(&self, file: &ScenarioFile) -> Result<Vec<Phase>, ScenarioError> {
+    /// `on-failure:N` with N in range.
+    pub(super) fn policy_in_range(
+        &self,
+        policy: RestartPolicy,
+        raw: Raw<'_>,
+        field: &str,
+    ) -> Result<(), ScenarioError> {
+        if let RestartPolicy::OnFailure { max_retries } = policy
+            && max_retries > limits::MAX_ON_FAILURE_RETRIES
+        {
+            return Err(self.error_at(
+                raw.span.start,
+                field,
+                format!(
+                    "on-failure:{max_retries}: at most {} retries (0 means no maximum)",
+                    limits::MAX_ON_FAILURE_RETRIES
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn program(
+        &self,
+        program: &Spanned<ProgramFile>,
+        field: &str,
+    ) -> Result<(ServiceBehaviour, SignalResponse), ScenarioError> {
+        let p = program.get_ref();
+        if p.runs.len() > limits::MAX_RUNS {
+            return Err(self.at(
+                program,
+                &format!("{field}.runs"),
+                format!("{} runs; at most {}", p.runs.len(), limits::MAX_RUNS),
+            ));
+        }
+        let runs = p
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, run)| self.run(run, &format!("{field}.runs[{i}]")))
+            .collect::<Result<Vec<Run>, _>>()?;
+        let on_stop_signal = match &p.on_stop_signal {
+            None => SignalResponse::Ignore,
+            Some(value) => self.signal_response(value, &format!("{field}.on_stop_signal"))?,
+        };
+        Ok((
+            ServiceBehaviour {
+                runs,
+                counts: p.counts,
+            },
+            on_stop_signal,
+        ))
+    }
+
+    fn run(&self, value: &Spanned<toml::Value>, field: &str) -> Result<Run, ScenarioError> {
+        let span = value.span();
+        match value.get_ref() {
+            toml::Value::String(s) if s == "until-told" => Ok(Run::UntilTold),
+            toml::Value::String(s) if s == "forever" => Ok(Run::Forever),
+            toml::Value::Table(table) => {
+                ops::only_keys(self, table, &["exit", "after"], span.start, field)?;
+                let code = match table.get("exit") {
+                    Some(v) => {
+                        let (lo, hi) = limits::EXIT_CODE;
+                        self.int_in(self.raw(v, span.clone(), field)?, &format!("{field}.exit"), lo, hi, "")?
+                    }
+                    None => 0,
+                };
+                let after = match table.get("after") {
+                    Some(v) => self.seconds(self.raw(v, span.clone(), field)?, &format!("{field}.after"))?,
+                    None => {
+                        return Err(self.error_at(
+                            span.start,
+                            field,
+                            "a run that exits says after how many seconds: `{ exit = 0, after = 10 }`".into(),
+                        ));
+                    }
+                };
+                Ok(Run::Exit {
+                    after_ms: (after * 1000.0).round() as u64,
+                    code,
+                })
+            }
+            other => Err(self.error_at(
+                span.start,
+                field,
+                format!(
+                    "`{}` is not a run: expected `{{ exit = CODE, after = SECONDS }}`, \"until-told\" or \"forever\"",
+                    text::one_line(&other.to_string())
+                ),
+            )),
+        }
+    }
+
+    fn signal_response(
+        &self,
+        value: &Spanned<toml::Value>,
+        field: &str,
+    ) -> Result<SignalResponse, ScenarioError> {
+        let span = value.span();
+        match value.get_ref() {
+            toml::Value::String(s) if s == "ignore" => Ok(SignalResponse::Ignore),
+            toml::Value::String(s) if s == "die" => Ok(SignalResponse::Die),
+            toml::Value::Table(table) if table.len() == 1 && table.contains_key("exit") => {
+                let (lo, hi) = limits::EXIT_CODE;
+                let code = self.int_in(
+                    self.raw(&table["exit"], span.clone(), field)?,
+                    &format!("{field}.exit"),
+                    lo,
+                    hi,
+                    "",
+                )?;
+                Ok(SignalResponse::Exit { code })
+            }
+            other => Err(self.error_at(
+                span.start,
+                field,
+                format!(
+                    "`{}` is not an answer to the stop signal: expected \"ignore\", \"die\" or `{{ exit = CODE }}`",
+                    text::one_line(&other.to_string())
+                ),
+            )),
+        }
+    }
+
+    fn phases(
+        &self,
+        file: &ScenarioFile,
+        services: &[Service],
+    ) -> Result<Vec<Phase>, ScenarioError> {
         let list = file.phases.get_ref();
         let (min, max) = limits::PHASES;
         if list.len() < min || list.len() > max {
@@ -216,116 +372,175 @@ impl<'a> Resolver<'a> {
                     ),
                 ));
             }
-            let (lo, hi) = limits::UNTIL_STARTS;
-            phases.push(Phase {
-                name,
-                action: p.action,
-                until_starts: p
-                    .until_starts
-                    .as_ref()
-                    .map(|v| self.int_in(v, &field("until_starts"), lo, hi, ""))
-                    .transpose()?,
-                hold_secs: p
-                    .hold
-                    .as_ref()
-                    .map(|v| self.seconds(v, &field("hold")))
-                    .transpose()?
-                    .unwrap_or(0.0),
-                timeout_secs: p
-                    .timeout
-                    .as_ref()
-                    .map(|v| self.seconds(v, &field("timeout")))
-                    .transpose()?
-                    .unwrap_or(DEFAULT_PHASE_TIMEOUT_SECS),
-                signal: match &p.signal {
-                    Some(v) if p.action.sends_signal() => self.signal(v, &field("signal"))?,
-                    Some(v) => {
+            let only = (services.len() == 1).then(|| services[0].name.as_str());
+            let tracks = match (&p.steps, &p.tracks) {
+                (Some(steps), None) => vec![Track {
+                    name: None,
+                    ops: ops::track(
+                        self,
+                        steps.get_ref(),
+                        steps.span(),
+                        &field("do"),
+                        only,
+                        services,
+                    )?,
+                }],
+                (None, Some(tracks)) => {
+                    let (lo, hi) = limits::TRACKS;
+                    if tracks.get_ref().len() < lo || tracks.get_ref().len() > hi {
                         return Err(self.at(
-                            v,
-                            &field("signal"),
-                            format!("`{:?}` sends no signal", p.action),
+                            tracks,
+                            &field("tracks"),
+                            format!(
+                                "{} tracks; a phase has {lo} to {hi}",
+                                tracks.get_ref().len()
+                            ),
                         ));
                     }
-                    None => SIGKILL,
-                },
-            });
+                    tracks
+                        .get_ref()
+                        .iter()
+                        .map(|(track, steps)| {
+                            if let Some(problem) = limits::track_name_problem(track) {
+                                return Err(self.at(tracks, &field("tracks"), problem));
+                            }
+                            let default = services
+                                .iter()
+                                .find(|s| s.name == *track)
+                                .map(|s| s.name.as_str())
+                                .or(only);
+                            Ok(Track {
+                                name: Some(track.clone()),
+                                ops: ops::track(
+                                    self,
+                                    steps,
+                                    tracks.span(),
+                                    &field(&format!("tracks.{track}")),
+                                    default,
+                                    services,
+                                )?,
+                            })
+                        })
+                        .collect::<Result<_, ScenarioError>>()?
+                }
+                (Some(steps), Some(_)) => {
+                    return Err(self.at(
+                        steps,
+                        &field("do"),
+                        "a phase has either `do` (one list of operations) or `tracks` (several, side by side), not both".into(),
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.at(
+                        &p.name,
+                        &field("do"),
+                        "a phase says what it does: `do = [ … ]` or `tracks = { … }`".into(),
+                    ));
+                }
+            };
+            phases.push(Phase { name, tracks });
         }
         Ok(phases)
     }
 
-    fn checks(&self, file: &ScenarioFile, phases: &[Phase]) -> Result<Checks, ScenarioError> {
+    fn checks(&self, file: &ScenarioFile, services: &[Service]) -> Result<Checks, ScenarioError> {
         let c = &file.checks;
-        let count = |v: &Spanned<Templated>, field: &str| {
-            self.int_in(v, field, 0, limits::MAX_EVENT_COUNT, "")
-        };
-        let min_restarts = match &c.min_restarts {
-            Some(m) => Some((
-                self.phase_name(&m.by_end_of, "checks.min_restarts.by_end_of", phases)?,
-                count(&m.count, "checks.min_restarts.count")?,
-            )),
-            None => None,
-        };
-        let backoff = match &c.backoff {
-            Some(b) => {
-                let (lo, hi) = limits::BACKOFF_FIRST_MS;
-                let (tlo, thi) = limits::BACKOFF_TOLERANCE_MS;
-                Some(Backoff {
-                    phase: self.phase_name(&b.phase, "checks.backoff.phase", phases)?,
-                    first_ms: self.int_in(&b.first_ms, "checks.backoff.first_ms", lo, hi, " ms")?,
-                    tolerance_ms: self.int_in(
-                        &b.tolerance_ms,
-                        "checks.backoff.tolerance_ms",
-                        tlo,
-                        thi,
-                        " ms",
-                    )?,
-                })
+        let running_after_daemon_start = match &c.running_after_daemon_start {
+            Some(w) => {
+                let within = self.seconds(
+                    (&w.within).into(),
+                    "checks.running_after_daemon_start.within",
+                )?;
+                let service = match &w.service {
+                    Some(s) => Some(self.service_name(
+                        s,
+                        "checks.running_after_daemon_start.service",
+                        services,
+                    )?),
+                    None => None,
+                };
+                Some((within, service))
             }
             None => None,
         };
         Ok(Checks {
             counter_matches_starts: c.counter_matches_starts,
             counter_never_decreases: c.counter_never_decreases,
-            min_restarts,
-            running_after_daemon_start_within_secs: c
-                .running_after_daemon_start
-                .as_ref()
-                .map(|w| self.seconds(&w.within, "checks.running_after_daemon_start.within"))
-                .transpose()?,
             counter_frozen_while_daemon_down: c.counter_frozen_while_daemon_down,
-            in_phase: c
-                .in_phase
-                .iter()
-                .enumerate()
-                .map(|(i, b)| self.in_phase(b, i, phases))
-                .collect::<Result<_, _>>()?,
-            backoff,
+            running_after_daemon_start,
         })
+    }
+
+    // ----- values ------------------------------------------------------------------------------
+
+    /// A plain TOML value (a string, maybe templated, or a number) inside a table at `span`.
+    pub(super) fn raw<'v>(
+        &self,
+        value: &'v toml::Value,
+        span: Range<usize>,
+        field: &str,
+    ) -> Result<Raw<'v>, ScenarioError> {
+        let text = match value {
+            toml::Value::String(s) => s.as_str().into(),
+            toml::Value::Integer(n) => n.to_string().into(),
+            toml::Value::Float(x) => x.to_string().into(),
+            other => {
+                return Err(self.error_at(
+                    span.start,
+                    field,
+                    format!(
+                        "`{}` is not a number or a string",
+                        text::one_line(&other.to_string())
+                    ),
+                ));
+            }
+        };
+        Ok(Raw { text, span })
     }
 
     /// The value with every `{{name}}` replaced.
     fn text(&self, value: &Spanned<Templated>, field: &str) -> Result<String, ScenarioError> {
-        let raw = &value.get_ref().0;
-        let mut out = String::with_capacity(raw.len());
-        let mut rest = raw.as_str();
+        self.expand(&value.into(), field)
+    }
+
+    pub(super) fn expand(&self, raw: &Raw<'_>, field: &str) -> Result<String, ScenarioError> {
+        let mut out = String::with_capacity(raw.text.len());
+        let mut rest: &str = &raw.text;
         while let Some(open) = rest.find("{{") {
             out.push_str(&rest[..open]);
             let after = &rest[open + 2..];
             let Some(close) = after.find("}}") else {
-                return Err(self.at(value, field, "`{{` without a closing `}}`".into()));
+                return Err(self.error_at(
+                    raw.span.start,
+                    field,
+                    "`{{` without a closing `}}`".into(),
+                ));
             };
             let name = after[..close].trim();
             let Some(v) = self.values.get(name) else {
                 let known: Vec<_> = self.values.keys().map(String::as_str).collect();
-                return Err(self.at(
-                    value,
+                return Err(self.error_at(
+                    raw.span.start,
                     field,
                     format!(
-                        "`{{{{{name}}}}}` names no parameter; declared under [params]: {}",
+                        "`{{{{{}}}}}` names no parameter; declared under [params]: {}",
+                        text::one_line(name),
                         known.join(", ")
                     ),
                 ));
             };
+            // No field may hold more than a script: stop before a parameter used many times
+            // makes the value (and memory) grow without bound.
+            if out.len() + v.len() > limits::MAX_SCRIPT_BYTES {
+                return Err(self.error_at(
+                    raw.span.start,
+                    field,
+                    format!(
+                        "with its parameters applied the value is longer than {} bytes, the most any field holds",
+                        limits::MAX_SCRIPT_BYTES
+                    ),
+                ));
+            }
             out.push_str(v);
             rest = &after[close + 2..];
         }
@@ -335,21 +550,20 @@ impl<'a> Resolver<'a> {
 
     /// Where a resolved value came from, when it is not what the file says: ` (from
     /// `{{sleep}}`, given as --set sleep=…)`.
-    fn origin(&self, value: &Spanned<Templated>, resolved: &str) -> String {
-        let raw = &value.get_ref().0;
-        if raw == resolved {
+    fn origin(&self, raw: &Raw<'_>, resolved: &str) -> String {
+        if raw.text == resolved {
             return String::new();
         }
         let flags: Vec<String> = self
             .from_flags
             .iter()
-            .filter(|name| raw.contains(&format!("{{{{{name}}}}}")))
+            .filter(|name| raw.text.contains(&format!("{{{{{name}}}}}")))
             .map(|name| format!("--set {name}={}", self.values[name]))
             .collect();
         if flags.is_empty() {
-            format!(" (from `{raw}`)")
+            format!(" (from `{}`)", raw.text)
         } else {
-            format!(" (from `{raw}`, given as {})", flags.join(", "))
+            format!(" (from `{}`, given as {})", raw.text, flags.join(", "))
         }
     }
 
@@ -357,24 +571,31 @@ impl<'a> Resolver<'a> {
     where
         T::Err: fmt::Display,
     {
-        let text = self.text(value, field)?;
+        self.parsed(value.into(), field)
+    }
+
+    pub(super) fn parsed<T: FromStr>(&self, raw: Raw<'_>, field: &str) -> Result<T, ScenarioError>
+    where
+        T::Err: fmt::Display,
+    {
+        let text = self.expand(&raw, field)?;
         text.trim().parse().map_err(|e: T::Err| {
-            let origin = self.origin(value, &text);
+            let origin = self.origin(&raw, &text);
             let e = e.to_string();
             // Some errors quote the value themselves (a restart policy's does).
             let message = if e.contains(text.trim()) {
                 format!("{e}{origin}")
             } else {
-                format!("`{text}`{origin}: {e}")
+                format!("`{}`{origin}: {e}", text::one_line(&text))
             };
-            self.at(value, field, message)
+            self.error_at(raw.span.start, field, message)
         })
     }
 
     /// A whole number from `lo` to `hi`.
-    fn int_in<T>(
+    pub(super) fn int_in<T>(
         &self,
-        value: &Spanned<Templated>,
+        raw: Raw<'_>,
         field: &str,
         lo: T,
         hi: T,
@@ -384,24 +605,26 @@ impl<'a> Resolver<'a> {
         T: FromStr + PartialOrd + fmt::Display + Copy,
         T::Err: fmt::Display,
     {
-        let n: T = self.typed(value, field)?;
+        let text = self.expand(&raw, field)?;
+        let origin = self.origin(&raw, &text);
+        let start = raw.span.start;
+        let n: T = self.parsed(raw, field)?;
         if n < lo || n > hi {
-            let text = self.text(value, field)?;
-            let origin = self.origin(value, &text);
             let message = out_of_range(&n, lo, hi, unit);
-            return Err(self.at(value, field, format!("{message}{origin}")));
+            return Err(self.error_at(start, field, format!("{message}{origin}")));
         }
         Ok(n)
     }
 
     /// Seconds, from 0 to [`MAX_SECONDS`].
-    fn seconds(&self, value: &Spanned<Templated>, field: &str) -> Result<f64, ScenarioError> {
-        let secs: f64 = self.typed(value, field)?;
+    pub(super) fn seconds(&self, raw: Raw<'_>, field: &str) -> Result<f64, ScenarioError> {
+        let text = self.expand(&raw, field)?;
+        let origin = self.origin(&raw, &text);
+        let start = raw.span.start;
+        let secs: f64 = self.parsed(raw, field)?;
         if !(secs.is_finite() && (0.0..=MAX_SECONDS).contains(&secs)) {
-            let text = self.text(value, field)?;
-            let origin = self.origin(value, &text);
-            return Err(self.at(
-                value,
+            return Err(self.error_at(
+                start,
                 field,
                 format!("{secs} s is not from 0 to {MAX_SECONDS} s (a day){origin}"),
             ));
@@ -461,96 +684,46 @@ impl<'a> Resolver<'a> {
         Ok(words.clone())
     }
 
-    fn in_phase(
-        &self,
-        bound: &InPhaseFile,
-        i: usize,
-        phases: &[Phase],
-    ) -> Result<InPhase, ScenarioError> {
-        let field = |f: &str| format!("checks.in_phase[{i}].{f}");
-        let action = bound.action.get_ref();
-        if !EVENT_ACTIONS.contains(&action.as_str()) {
-            return Err(self.at(
-                &bound.action,
-                &field("action"),
-                format!(
-                    "`{}` is not an event action; expected one of {}",
-                    text::one_line(action),
-                    EVENT_ACTIONS.join(", ")
-                ),
-            ));
-        }
-        let count = |v: &Option<Spanned<Templated>>, f: &str| {
-            v.as_ref()
-                .map(|v| self.int_in(v, &field(f), 0, limits::MAX_EVENT_COUNT, ""))
-                .transpose()
-        };
-        let (at_least, at_most) = (
-            count(&bound.at_least, "at_least")?,
-            count(&bound.at_most, "at_most")?,
-        );
-        if let (Some(least), Some(most), Some(value)) = (at_least, at_most, &bound.at_most)
-            && least > most
-        {
-            return Err(self.at(
-                value,
-                &field("at_most"),
-                format!("at_most {most} is less than at_least {least}: no count passes"),
-            ));
-        }
-        Ok(InPhase {
-            phase: self.phase_name(&bound.phase, &field("phase"), phases)?,
-            action: action.clone(),
-            at_least,
-            at_most,
-        })
-    }
-
-    fn phase_name(
+    fn service_name(
         &self,
         name: &Spanned<String>,
         field: &str,
-        phases: &[Phase],
+        services: &[Service],
     ) -> Result<String, ScenarioError> {
-        if phases.iter().any(|p| p.name == *name.get_ref()) {
-            return Ok(name.get_ref().clone());
+        self.service_named(name.get_ref(), name.span(), field, services)
+    }
+
+    /// `name` if a service has it.
+    pub(super) fn service_named(
+        &self,
+        name: &str,
+        span: Range<usize>,
+        field: &str,
+        services: &[Service],
+    ) -> Result<String, ScenarioError> {
+        if services.iter().any(|s| s.name == name) {
+            return Ok(name.to_owned());
         }
-        let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
-        Err(self.at(
-            name,
+        let known: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+        Err(self.error_at(
+            span.start,
             field,
             format!(
-                "no phase named `{}`; the phases: {}",
-                text::one_line(name.get_ref()),
+                "no service named `{}`; the services: {}",
+                text::one_line(name),
                 known.join(", ")
             ),
         ))
     }
 
-    fn signal(&self, value: &Spanned<Templated>, field: &str) -> Result<i32, ScenarioError> {
-        let text = self.text(value, field)?;
-        super::parse_signal(&text).ok_or_else(|| {
-            self.at(
-                value,
-                field,
-                format!(
-                    "`{}` is not a signal: expected a number from 1 to 64 or a name such as KILL, TERM, HUP",
-                    text::one_line(&text)
-                ),
-            )
-        })
-    }
-
     /// An error at `value`'s place in the file. A value with no place (a default) is put at
     /// the start of the file.
     fn at<T>(&self, value: &Spanned<T>, field: &str, message: String) -> ScenarioError {
-        invalid(
-            self.path,
-            self.source,
-            value.span().start,
-            Some(field),
-            message,
-        )
+        self.error_at(value.span().start, field, message)
+    }
+
+    pub(super) fn error_at(&self, offset: usize, field: &str, message: String) -> ScenarioError {
+        invalid(self.path, self.source, offset, Some(field), message)
     }
 }
 

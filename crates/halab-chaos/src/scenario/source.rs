@@ -10,32 +10,81 @@ use std::path::{Path, PathBuf};
 use super::ScenarioError;
 use super::limits::MAX_FILE_BYTES;
 
-/// Finds a scenario by name in `dir` (`NAME` → `dir/NAME.toml`) or takes a path to a file.
+/// Finds a scenario by name in `dir` (`NAME` → `dir/NAME.toml`, `SUITE/NAME` →
+/// `dir/SUITE/NAME.toml`) or takes a path to a file.
 pub fn locate(name_or_path: &str, dir: &Path) -> Result<PathBuf, ScenarioError> {
     let as_path = Path::new(name_or_path);
+    let in_dir = dir.join(format!("{name_or_path}.toml"));
+    if !name_or_path.ends_with(".toml") && in_dir.is_file() {
+        return Ok(in_dir);
+    }
     if name_or_path.ends_with(".toml") || as_path.components().count() > 1 {
         return Ok(as_path.to_path_buf());
     }
-    let path = dir.join(format!("{name_or_path}.toml"));
-    if path.is_file() {
-        return Ok(path);
+    Err(unknown(name_or_path, dir))
+}
+
+/// The scenarios to run for `name_or_path`: a suite — a directory of scenario files, by path
+/// or by name in `dir` — gives every one of them in name order; anything else gives the one
+/// scenario [`locate`] finds.
+pub fn locate_all(name_or_path: &str, dir: &Path) -> Result<Vec<PathBuf>, ScenarioError> {
+    let suite = [PathBuf::from(name_or_path), dir.join(name_or_path)]
+        .into_iter()
+        .find(|p| p.is_dir());
+    match suite {
+        Some(suite) => {
+            let found: Vec<PathBuf> = list(&suite).into_iter().map(|(_, p)| p).collect();
+            if found.is_empty() {
+                return Err(ScenarioError::NotAScenarioFile {
+                    path: suite,
+                    reason: "a directory with no scenario files (*.toml) in it".into(),
+                });
+            }
+            Ok(found)
+        }
+        None => Ok(vec![locate(name_or_path, dir)?]),
     }
-    Err(ScenarioError::Unknown {
-        name: name_or_path.to_owned(),
+}
+
+fn unknown(name: &str, dir: &Path) -> ScenarioError {
+    let mut known: Vec<String> = list(dir).into_iter().map(|(n, _)| n).collect();
+    known.extend(
+        suites(dir)
+            .into_iter()
+            .map(|(n, _)| format!("{n}/ (a suite)")),
+    );
+    ScenarioError::Unknown {
+        name: name.to_owned(),
         dir: dir.to_path_buf(),
-        known: list(dir).into_iter().map(|(n, _)| n).collect(),
-    })
+        known,
+    }
 }
 
 /// The scenarios in `dir`: (name, path), sorted by name. Only regular files count.
 pub fn list(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut found: Vec<_> = std::fs::read_dir(dir)
+    entries(dir, |p| {
+        p.extension().is_some_and(|e| e == "toml") && p.is_file()
+    })
+    .into_iter()
+    .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
+    .collect()
+}
+
+/// The suites in `dir`: its subdirectories, (name, path), sorted by name.
+pub fn suites(dir: &Path) -> Vec<(String, PathBuf)> {
+    entries(dir, |p| p.is_dir())
+        .into_iter()
+        .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
+        .collect()
+}
+
+fn entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
-        .filter_map(|p| Some((p.file_stem()?.to_str()?.to_owned(), p)))
+        .filter(|p| keep(p))
         .collect();
     found.sort();
     found

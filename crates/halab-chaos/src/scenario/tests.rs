@@ -1,6 +1,7 @@
 //! The format's parsing and resolution, on the seed and on variants of it.
 
 use super::*;
+use halab_model::{ApiCall, Run, ServiceOp, ServiceState, Wait};
 
 const SEED: &str = include_str!("../../../../scenarios/restart-always.toml");
 
@@ -12,140 +13,15 @@ fn parse_seed(sets: &[(&str, &str)]) -> Result<Scenario, ScenarioError> {
     parse(Path::new("seed.toml"), SEED, &sets)
 }
 
-#[test]
-fn the_seed_is_the_2015_experiment() {
-    let s = parse_seed(&[]).unwrap();
-    assert_eq!(s.service.restart, RestartPolicy::Always);
-    assert_eq!(
-        s.service.script,
-        "echo $(($(cat /tmp/executou) + 1)) > /tmp/executou; sleep 10"
-    );
-    assert_eq!(
-        (
-            s.service.counter_dir.as_str(),
-            s.service.counter_file.as_str()
-        ),
-        ("/tmp", "executou")
-    );
-    assert_eq!(s.service.counter_initial, 0);
-    let actions: Vec<PhaseAction> = s.phases.iter().map(|p| p.action).collect();
-    assert_eq!(
-        actions,
-        [
-            PhaseAction::Watch,
-            PhaseAction::DaemonStop,
-            PhaseAction::DaemonStart
-        ]
-    );
-    assert_eq!(s.checks.min_restarts, Some(("natural-restarts".into(), 3)));
-}
-
-#[test]
-fn sets_reach_every_templated_value() {
-    let s = parse_seed(&[("sleep", "1"), ("restarts", "5"), ("down", "2")]).unwrap();
-    assert!(s.service.script.ends_with("sleep 1"));
-    assert_eq!(s.phases[0].until_starts, Some(5));
-    assert_eq!(s.phases[1].hold_secs, 2.0);
-    assert_eq!(s.checks.min_restarts, Some(("natural-restarts".into(), 5)));
+/// The seed as a scenario, for other modules' tests.
+pub(crate) fn one_service() -> Scenario {
+    parse_seed(&[("sleep", "1")]).expect("the seed parses")
 }
 
 fn error_of(source: &str) -> String {
     parse(Path::new("x.toml"), source, &[])
         .unwrap_err()
         .to_string()
-}
-
-#[test]
-fn a_bad_policy_names_file_line_column_and_field() {
-    let bad = SEED.replace("restart = \"always\"", "restart = \"alwayz\"");
-    let line = bad.lines().position(|l| l.contains("alwayz")).unwrap() + 1;
-    let err = error_of(&bad);
-    assert!(err.starts_with(&format!("x.toml:{line}:")), "{err}");
-    assert!(err.contains("field `service.restart`"), "{err}");
-    assert!(err.contains("`alwayz` is not a restart policy"), "{err}");
-}
-
-#[test]
-fn an_unknown_field_is_located() {
-    let bad = SEED.replace("[service]\n", "[service]\nrestrat = \"no\"\n");
-    let line = bad.lines().position(|l| l.starts_with("restrat")).unwrap() + 1;
-    let err = error_of(&bad);
-    assert!(
-        err.starts_with(&format!("x.toml:{line}:1: field `service.restrat`")),
-        "{err}"
-    );
-    assert!(err.contains("unknown field"), "{err}");
-}
-
-#[test]
-fn an_undeclared_template_lists_the_parameters() {
-    let bad = SEED.replace("sleep {{sleep}}", "sleep {{nap}}");
-    let err = error_of(&bad);
-    assert!(err.contains("field `service.script`"), "{err}");
-    assert!(err.contains("`{{nap}}` names no parameter"), "{err}");
-    assert!(err.contains("sleep"), "{err}");
-}
-
-#[test]
-fn a_set_of_the_wrong_kind_or_name_is_refused() {
-    let err = parse_seed(&[("sleep", "soon")]).unwrap_err().to_string();
-    assert!(
-        err.contains("takes a whole number (its default is 10)"),
-        "{err}"
-    );
-    let err = parse_seed(&[("slep", "1")]).unwrap_err().to_string();
-    assert!(
-        err.contains("no parameter `slep`") && err.contains("sleep"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_check_naming_a_missing_phase_is_refused() {
-    let bad = SEED.replace("by_end_of = \"natural-restarts\"", "by_end_of = \"nope\"");
-    assert!(error_of(&bad).contains("no phase named `nope`"));
-}
-
-#[test]
-fn signals_by_name_or_number() {
-    assert_eq!(parse_signal("KILL"), Some(9));
-    assert_eq!(parse_signal("sigterm"), Some(15));
-    assert_eq!(parse_signal("1"), Some(1));
-    assert_eq!(parse_signal("0"), None);
-    assert_eq!(parse_signal("BOOM"), None);
-}
-
-#[test]
-fn in_phase_bounds_are_checked_against_phases_and_actions() {
-    let with =
-        |bound: &str| SEED.replace("[checks]\n", &format!("[checks]\nin_phase = [{bound}]\n"));
-    let ok = parse(
-        Path::new("x.toml"),
-        &with("{ phase = \"daemon-up\", action = \"start\", at_least = 1 }"),
-        &[],
-    );
-    let bound = &ok.unwrap().checks.in_phase[0];
-    assert_eq!(
-        (bound.phase.as_str(), bound.action.as_str(), bound.at_least),
-        ("daemon-up", "start", Some(1))
-    );
-    let err = error_of(&with("{ phase = \"nope\", action = \"start\" }"));
-    assert!(
-        err.contains("field `checks.in_phase[0].phase`: no phase named `nope`"),
-        "{err}"
-    );
-    let err = error_of(&with("{ phase = \"daemon-up\", action = \"started\" }"));
-    assert!(err.contains("`started` is not an event action"), "{err}");
-}
-
-#[test]
-fn a_signal_on_a_phase_that_sends_none_is_refused() {
-    let bad = SEED.replace("do = \"watch\"\n", "do = \"watch\"\nsignal = \"KILL\"\n");
-    assert!(
-        error_of(&bad).contains("sends no signal"),
-        "{}",
-        error_of(&bad)
-    );
 }
 
 /// Replaces `from` in the seed by `to`, which must change it.
@@ -171,13 +47,217 @@ fn refused_at(source: &str, marker: &str, field: &str, says: &str) {
 }
 
 #[test]
-fn the_counter_file_is_a_name_inside_the_work_directory() {
+fn the_seed_is_the_2015_experiment() {
+    let s = parse_seed(&[]).unwrap();
+    let critical = &s.services[0];
+    assert_eq!(critical.name, "critical");
+    assert_eq!(critical.restart, RestartPolicy::Always);
+    assert_eq!(
+        critical.script.as_deref(),
+        Some("echo $(($(cat /tmp/executou) + 1)) > /tmp/executou; sleep 10")
+    );
+    assert_eq!(
+        critical.program.runs,
+        [Run::Exit {
+            after_ms: 10_000,
+            code: 0
+        }]
+    );
+    assert_eq!(
+        (
+            critical.counter_dir.as_str(),
+            critical.counter_file.as_str()
+        ),
+        ("/tmp", "executou")
+    );
+    let ops: Vec<Vec<Op>> = s.phases.iter().map(|p| p.tracks[0].ops.clone()).collect();
+    assert_eq!(
+        ops,
+        [
+            vec![Op::Wait(Wait::Starts {
+                service: "critical".into(),
+                count: 3,
+                timeout_ms: 300_000
+            })],
+            vec![Op::Daemon(DaemonOp::Stop), Op::Wait(Wait::For { ms: 3000 })],
+            vec![
+                Op::Daemon(DaemonOp::Start),
+                Op::Wait(Wait::Starts {
+                    service: "critical".into(),
+                    count: 2,
+                    timeout_ms: 120_000
+                })
+            ],
+        ]
+    );
+    assert!(s.touches_daemon());
+}
+
+#[test]
+fn sets_reach_every_templated_value() {
+    let s = parse_seed(&[("sleep", "1"), ("restarts", "5"), ("down", "2")]).unwrap();
+    assert!(
+        s.services[0]
+            .script
+            .as_deref()
+            .unwrap()
+            .ends_with("sleep 1")
+    );
+    assert!(matches!(
+        s.phases[0].tracks[0].ops[0],
+        Op::Wait(Wait::Starts { count: 5, .. })
+    ));
+    assert_eq!(
+        s.phases[1].tracks[0].ops[1],
+        Op::Wait(Wait::For { ms: 2000 })
+    );
+}
+
+#[test]
+fn a_file_in_the_first_format_is_told_what_changed() {
+    let old = "name = \"x\"\n[service]\nrestart = \"always\"\n";
+    let err = error_of(old);
+    assert!(err.starts_with("x.toml:2:"), "{err}");
+    assert!(err.contains("[services.NAME]"), "{err}");
+    assert!(err.contains("list of operations"), "{err}");
+}
+
+#[test]
+fn a_bad_policy_names_file_line_column_and_field() {
+    let bad = seed_with("restart = \"always\"", "restart = \"alwayz\"");
+    refused_at(
+        &bad,
+        "alwayz",
+        "services.critical.restart",
+        "`alwayz` is not a restart policy",
+    );
+}
+
+#[test]
+fn an_unknown_field_is_located() {
+    let bad = seed_with(
+        "[services.critical]\n",
+        "[services.critical]\nrestrat = \"no\"\n",
+    );
+    let line = bad.lines().position(|l| l.starts_with("restrat")).unwrap() + 1;
+    let err = error_of(&bad);
+    assert!(err.starts_with(&format!("x.toml:{line}:1:")), "{err}");
+    assert!(err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn an_undeclared_template_lists_the_parameters() {
+    let bad = seed_with("sleep {{sleep}}", "sleep {{nap}}");
+    let err = error_of(&bad);
+    assert!(err.contains("field `services.critical.script`"), "{err}");
+    assert!(err.contains("`{{nap}}` names no parameter"), "{err}");
+    assert!(err.contains("sleep"), "{err}");
+}
+
+#[test]
+fn a_set_of_the_wrong_kind_or_name_is_refused() {
+    let err = parse_seed(&[("sleep", "soon")]).unwrap_err().to_string();
+    assert!(
+        err.contains("takes a whole number (its default is 10)"),
+        "{err}"
+    );
+    let err = parse_seed(&[("slep", "1")]).unwrap_err().to_string();
+    assert!(
+        err.contains("no parameter `slep`") && err.contains("sleep"),
+        "{err}"
+    );
+}
+
+#[test]
+fn signals_by_name_or_number() {
+    assert_eq!(parse_signal("KILL"), Some(9));
+    assert_eq!(parse_signal("sigterm"), Some(15));
+    assert_eq!(parse_signal("1"), Some(1));
+    assert_eq!(parse_signal("0"), None);
+    assert_eq!(parse_signal("BOOM"), None);
+}
+
+#[test]
+fn operations_are_spelled_as_names_or_tables() {
+    let text = seed_with(
+        "do = [\"daemon-stop\", { op = \"wait\", for = \"{{down}}\" }]",
+        "do = [\"daemon-crash\", { op = \"crash\", signal = \"TERM\" }, { op = \"docker-kill\", signal = \"HUP\" }, { op = \"docker-stop\", timeout = 1 }, { op = \"docker-update\", restart = \"no\" }, \"docker-pause\", \"inspect\", { op = \"wait\", state = \"paused\", timeout = 5 }]",
+    );
+    let s = parse(Path::new("x.toml"), &text, &[]).unwrap();
+    let on = |op| Op::on("critical", op);
+    assert_eq!(
+        s.phases[1].tracks[0].ops,
+        [
+            Op::Daemon(DaemonOp::Crash),
+            on(ServiceOp::Signal { signal: 15 }),
+            on(ServiceOp::Api(ApiCall::Kill { signal: 1 })),
+            on(ServiceOp::Api(ApiCall::Stop { timeout_s: Some(1) })),
+            on(ServiceOp::Api(ApiCall::UpdateRestartPolicy {
+                policy: RestartPolicy::No
+            })),
+            on(ServiceOp::Api(ApiCall::Pause)),
+            on(ServiceOp::Inspect),
+            Op::Wait(Wait::State {
+                service: "critical".into(),
+                state: ServiceState::Paused,
+                timeout_ms: 5000
+            }),
+        ]
+    );
+}
+
+#[test]
+fn an_operation_names_a_service_that_exists() {
+    let bad = seed_with(
+        "do = [\"daemon-start\",",
+        "do = [{ op = \"crash\", service = \"nope\" }, \"daemon-start\",",
+    );
+    refused_at(
+        &bad,
+        "service = \"nope\"",
+        "phases[2].do[0].service",
+        "no service named `nope`",
+    );
+    let bad = seed_with("do = [\"daemon-stop\",", "do = [\"daemon-explode\",");
+    refused_at(
+        &bad,
+        "daemon-explode",
+        "phases[1].do[0].op",
+        "is not an operation",
+    );
+}
+
+#[test]
+fn a_program_told_to_exit_must_be_halab_s() {
+    let told = seed_with(
+        "do = [\"daemon-stop\",",
+        "do = [{ op = \"exit\", code = 3 },",
+    );
+    refused_at(&told, "op = \"exit\"", "phases[1].do[0]", "own script");
+}
+
+// ----- hostile values ------------------------------------------------------------------------
+
+#[test]
+fn the_counter_file_is_a_name_inside_the_service_directory() {
     for file in ["/etc/halab-probe", "../../../../root/x", "a/b", "..", ""] {
         let bad = seed_with("file = \"executou\"", &format!("file = {file:?}"));
-        refused_at(&bad, "file = ", "service.counter.file", "");
+        refused_at(&bad, "file = ", "services.critical.counter.file", "");
     }
     let bad = seed_with("file = \"executou\"", "file = \"/etc/shadow\"");
-    refused_at(&bad, "file = ", "service.counter.file", "is a path");
+    refused_at(
+        &bad,
+        "file = ",
+        "services.critical.counter.file",
+        "is a path",
+    );
+    let bad = seed_with("file = \"executou\"", "file = \".order\"");
+    refused_at(
+        &bad,
+        "file = ",
+        "services.critical.counter.file",
+        "halab's own",
+    );
 }
 
 #[test]
@@ -190,30 +270,35 @@ fn the_mount_target_is_checked_before_docker_sees_it() {
         ("/proc/self", "kernel filesystems"),
     ] {
         let bad = seed_with("dir = \"/tmp\"", &format!("dir = {dir:?}"));
-        refused_at(&bad, "dir = ", "service.counter.dir", says);
+        refused_at(&bad, "dir = ", "services.critical.counter.dir", says);
     }
 }
 
 #[test]
 fn every_duration_has_a_range() {
-    for (value, field, marker) in [
-        ("1e20", "phases[0].timeout", "timeout = 1e20"),
-        ("9e9", "phases[0].timeout", "timeout = 9e9"),
-        ("-1", "phases[0].timeout", "timeout = -1"),
-        ("nan", "phases[0].timeout", "timeout = nan"),
-    ] {
+    for value in ["1e20", "9e9", "-1", "nan"] {
         let bad = seed_with("timeout = 300", &format!("timeout = {value}"));
-        refused_at(&bad, marker, field, "is not from 0 to 86400 s");
+        refused_at(
+            &bad,
+            &format!("timeout = {value}"),
+            "phases[0].do[0].timeout",
+            "is not from 0 to 86400 s",
+        );
     }
-    let bad = seed_with("hold = \"{{down}}\"", "hold = 1e20");
+    let bad = seed_with("for = \"{{down}}\"", "for = 1e20");
     refused_at(
         &bad,
-        "hold = 1e20",
-        "phases[1].hold",
+        "for = 1e20",
+        "phases[1].do[1].for",
         "is not from 0 to 86400 s",
     );
-    let bad = seed_with("runs_for = \"{{sleep}}\"", "runs_for = 1e300");
-    refused_at(&bad, "runs_for = 1e300", "service.sim.runs_for", "86400");
+    let bad = seed_with("after = \"{{sleep}}\"", "after = 1e300");
+    refused_at(
+        &bad,
+        "after = 1e300",
+        "services.critical.program.runs[0].after",
+        "86400",
+    );
 }
 
 #[test]
@@ -221,27 +306,35 @@ fn a_flag_that_puts_a_value_out_of_range_is_named() {
     let err = parse_seed(&[("sleep", "8000000000")])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("field `service.sim.runs_for`"), "{err}");
+    assert!(
+        err.contains("field `services.critical.program.runs[0].after`"),
+        "{err}"
+    );
     assert!(err.contains("given as --set sleep=8000000000"), "{err}");
 }
 
 #[test]
 fn whole_numbers_have_ranges() {
-    let bad = SEED.replace(
+    let bad = seed_with(
         "restart = \"always\"\n",
         "restart = \"always\"\nstop_timeout = 9223372036854775807\n",
     );
     refused_at(
         &bad,
         "stop_timeout",
-        "service.stop_timeout",
+        "services.critical.stop_timeout",
         "out of range: from 0 to 3600 s",
     );
-    let bad = SEED.replace(
+    let bad = seed_with(
         "restart = \"always\"\n",
         "restart = \"always\"\nstop_timeout = -5\n",
     );
-    refused_at(&bad, "stop_timeout", "service.stop_timeout", "out of range");
+    refused_at(
+        &bad,
+        "stop_timeout",
+        "services.critical.stop_timeout",
+        "out of range",
+    );
     let bad = seed_with(
         "restart = \"always\"",
         "restart = \"on-failure:4294967295\"",
@@ -249,47 +342,40 @@ fn whole_numbers_have_ranges() {
     refused_at(
         &bad,
         "on-failure:",
-        "service.restart",
+        "services.critical.restart",
         "at most 1000000 retries",
     );
-    let bad = seed_with("until_starts = 2", "until_starts = 0");
+    let bad = seed_with("starts = 2,", "starts = 0,");
     refused_at(
         &bad,
-        "until_starts = 0",
-        "phases[2].until_starts",
+        "starts = 0",
+        "phases[2].do[1].starts",
         "out of range: from 1",
     );
     let bad = seed_with("initial = 0", "initial = 1000000000000000000");
     refused_at(
         &bad,
         "initial = ",
-        "service.counter.initial",
+        "services.critical.counter.initial",
         "out of range",
     );
-    let bad = seed_with("exit_code = 0 ", "exit_code = 300 ");
+    let bad = seed_with("exit = 0,", "exit = 300,");
     refused_at(
         &bad,
-        "exit_code = 300",
-        "service.sim.exit_code",
+        "exit = 300",
+        "services.critical.program.runs[0].exit",
         "from 0 to 255",
-    );
-    let bad = SEED.replace(
-        "[checks]\n",
-        "[checks]\nbackoff = { phase = \"natural-restarts\", first_ms = 9223372036854775807, tolerance_ms = 1 }\n",
-    );
-    refused_at(
-        &bad,
-        "backoff = ",
-        "checks.backoff.first_ms",
-        "from 1 to 60000 ms",
     );
 }
 
 #[test]
-fn a_scenario_without_phases_is_refused() {
+fn a_scenario_without_phases_or_services_is_refused() {
     let head = &SEED[..SEED.find("[[phases]]").unwrap()];
     let bad = head.replacen("[params]", "phases = []\n\n[params]", 1);
     refused_at(&bad, "phases = []", "phases", "0 phases");
+    let empty =
+        "name = \"x\"\nservices = {}\nphases = [{ name = \"p\", do = [\"daemon-stop\"] }]\n";
+    refused_at(empty, "services = {}", "services", "0 services");
 }
 
 #[test]
@@ -323,19 +409,12 @@ fn control_characters_in_names_are_refused() {
     refused_at(&bad, "x\\u001b", "name", "control characters");
     let bad = seed_with("summary = \"", "summary = \"\\u009b31m ");
     refused_at(&bad, "summary = ", "summary", "control characters");
-}
-
-#[test]
-fn at_least_above_at_most_passes_nothing_and_is_refused() {
-    let bad = SEED.replace(
-        "[checks]\n",
-        "[checks]\nin_phase = [{ phase = \"daemon-up\", action = \"start\", at_least = 3, at_most = 1 }]\n",
-    );
+    let bad = seed_with("[services.critical]", "[services.Critical]");
     refused_at(
         &bad,
-        "in_phase",
-        "checks.in_phase[0].at_most",
-        "less than at_least",
+        "[services.Critical]",
+        "services",
+        "cannot name a service",
     );
 }
 

@@ -1,0 +1,684 @@
+//! The oracle's properties: what the daemon did, service by service, against what the model
+//! predicts — the events in order, each automatic restart's delay, the state every inspection
+//! read — and the daemon's own stops and starts, each a verdict with its evidence.
+//!
+//! Both sides are read the same way. The events a daemon logs while it shuts down (from the
+//! stop being asked for until its process is gone) reach no client — its API listener is closed
+//! first — so they are left out on both sides; so are events reconstructed from `inspect`
+//! after the fact. What the history cannot decide is `unknown`, never `pass`: events after the
+//! daemon was lost under the run, or after an operation whose outcome is unknown; a difference
+//! that follows an operation the harness did while the daemon was between two states (the
+//! model had moved on, the daemon not yet, or the other way round).
+
+use halab_model::{
+    ContainerAction, DaemonOp, History, Nanos, Observed, Op, OpSpan, OpStep, ServiceOp, Source,
+};
+
+use super::replay::{Predicted, Replayed};
+use super::slack::{EARLY_MS, Slack};
+use crate::checks::{CheckResult, Evidence, Mark, Subject, Verdict};
+
+/// From one time to another, both included.
+type Window = (Nanos, Nanos);
+
+fn within(at: Nanos, windows: &[Window]) -> bool {
+    windows.iter().any(|&(from, to)| from <= at && at <= to)
+}
+
+/// Within a shutdown: from its invoke up to, not including, the moment the daemon is seen gone
+/// — what happens at that moment is the next operation's (in virtual time the start that
+/// follows a crash is invoked at the very instant the crash ends).
+fn in_shutdown(at: Nanos, windows: &[Window]) -> bool {
+    windows.iter().any(|&(from, to)| from <= at && at < to)
+}
+
+/// An event as the comparison sees it.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Nanos,
+    action: ContainerAction,
+    /// Its place in the history (observed events only).
+    position: Option<usize>,
+    /// How many of the run's operations had been invoked when it happened: what orders it
+    /// against them when they share an instant (virtual time does that).
+    ops_done: usize,
+}
+
+/// An operation the harness did to a service or to the daemon.
+struct Action<'s, 'h> {
+    at: Nanos,
+    /// Its index among the run's operations.
+    index: usize,
+    span: &'s OpSpan<'h>,
+}
+
+fn short(action: &ContainerAction) -> String {
+    match action {
+        ContainerAction::Die { exit_code } => format!("die({exit_code})"),
+        ContainerAction::Kill { signal } => format!("kill({signal})"),
+        other => other.name().to_owned(),
+    }
+}
+
+fn counted(action: &ContainerAction) -> bool {
+    !matches!(action, ContainerAction::Create | ContainerAction::Destroy)
+}
+
+/// What the comparison needs of the run's operations and the daemon's life.
+struct Frame<'a> {
+    history: &'a History,
+    spans: Vec<OpSpan<'a>>,
+    /// The daemon shutting down: its events reach nobody.
+    blind: Vec<Window>,
+    /// From a daemon stop (or crash, or loss) until it answers again: a start there is not a
+    /// back-off restart.
+    restarting: Vec<Window>,
+    /// From here on nothing can be judged: the daemon lost under the run.
+    lost_at: Option<Nanos>,
+    /// The history was cut short here: an operation invoked that it never sees end (a run
+    /// killed, a recording truncated). What came after, the final state included, is unknown.
+    cut_short: Option<Nanos>,
+    /// The end of the history.
+    end: Nanos,
+    first: Nanos,
+}
+
+impl<'a> Frame<'a> {
+    fn mark(&self, at: Nanos, position: Option<usize>, text: String) -> Mark {
+        Mark {
+            at_ms: at.millis_since(self.first),
+            position,
+            text,
+        }
+    }
+
+    /// When the harness acted on `service` (or on the daemon): every non-wait operation's
+    /// invoke, with the operation.
+    fn actions_on(&self, service: &str) -> Vec<Action<'_, 'a>> {
+        self.spans
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.op.acts())
+            .filter(|(_, s)| match s.op {
+                Op::Daemon(_) => true,
+                Op::Service { service: s2, .. } => s2 == service,
+                Op::Wait(_) => false,
+            })
+            .map(|(index, span)| Action {
+                at: span.invoked,
+                index,
+                span,
+            })
+            .collect()
+    }
+
+    /// How many operations had been invoked before the entry at `position`.
+    fn ops_before(&self, position: usize) -> usize {
+        self.spans.partition_point(|s| s.position < position)
+    }
+
+    /// From when `service`'s events cannot be judged: the daemon lost, or an operation on it
+    /// (or on the daemon) whose outcome is unknown.
+    fn cut_for(&self, service: &str) -> Option<Nanos> {
+        let unknown_op = self
+            .spans
+            .iter()
+            .filter(|s| matches!(s.ended, Some((_, OpStep::Info { .. }))))
+            .filter(|s| match s.op {
+                Op::Daemon(_) => true,
+                Op::Service { service: s2, .. } => s2 == service,
+                Op::Wait(_) => false,
+            })
+            .map(|s| s.invoked)
+            .min();
+        [self.lost_at, unknown_op, self.cut_short]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// Every property of the run.
+pub fn properties(run: &Subject<'_>, replayed: &Replayed, slack: &Slack) -> Vec<CheckResult> {
+    let history = run.history;
+    let spans = history.op_spans();
+    let end = history.entries().last().map_or(Nanos(0), |e| e.at);
+    let first = history.entries().first().map_or(Nanos(0), |e| e.at);
+    let blind: Vec<Window> = spans
+        .iter()
+        .filter(|s| s.daemon_op().is_some_and(DaemonOp::ends_daemon))
+        .map(|s| (s.invoked, s.ended.map_or(end, |(t, _)| t)))
+        .collect();
+    let outages = history.daemon_outages();
+    let restarting: Vec<Window> = outages
+        .iter()
+        .map(|o| (o.from, o.until.unwrap_or(end)))
+        .collect();
+    let lost_at = outages.iter().filter(|o| o.lost).map(|o| o.from).min();
+    let cut_short = spans
+        .iter()
+        .filter(|s| s.ended.is_none())
+        .map(|s| s.invoked)
+        .min();
+    let frame = Frame {
+        history,
+        spans,
+        blind,
+        restarting,
+        lost_at,
+        cut_short,
+        end,
+        first,
+    };
+    let mut results = Vec::new();
+    for service in &run.scenario.services {
+        results.extend(service_properties(&frame, &service.name, replayed, slack));
+    }
+    results.extend(daemon_properties(&frame, replayed, slack));
+    results
+}
+
+fn service_properties(
+    frame: &Frame<'_>,
+    service: &str,
+    replayed: &Replayed,
+    slack: &Slack,
+) -> Vec<CheckResult> {
+    let observed: Vec<Seen> = frame
+        .history
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.source == Source::Events)
+        .filter_map(|(position, e)| match &e.what {
+            halab_model::Happening::Container {
+                service: s, action, ..
+            } if s == service && counted(action) && !in_shutdown(e.at, &frame.blind) => {
+                Some(Seen {
+                    at: e.at,
+                    action: action.clone(),
+                    position: Some(position),
+                    ops_done: frame.ops_before(position),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let predicted: Vec<Seen> = replayed
+        .events
+        .get(service)
+        .into_iter()
+        .flatten()
+        .filter(|p: &&Predicted| counted(&p.action) && !in_shutdown(p.at, &frame.blind))
+        .map(|p| Seen {
+            at: p.at,
+            action: p.action.clone(),
+            position: None,
+            ops_done: p.ops_done,
+        })
+        .collect();
+    let actions = frame.actions_on(service);
+    let cut = frame.cut_for(service);
+    let mut results = vec![events(
+        frame, service, &observed, &predicted, &actions, cut, slack,
+    )];
+    if results[0].verdict == Verdict::Pass
+        && let Some(delays) = restart_delays(frame, service, &observed, &predicted, &actions, slack)
+    {
+        results.push(delays);
+    }
+    results.extend(states(frame, service, replayed, cut, slack));
+    results
+}
+
+/// The service's events, in order, are the model's.
+fn events(
+    frame: &Frame<'_>,
+    service: &str,
+    observed: &[Seen],
+    predicted: &[Seen],
+    actions: &[Action<'_, '_>],
+    cut: Option<Nanos>,
+    slack: &Slack,
+) -> CheckResult {
+    const NAME: &str = "events";
+    let before = |seen: &[Seen]| -> usize {
+        cut.map_or(seen.len(), |cut| {
+            seen.iter().take_while(|e| e.at < cut).count()
+        })
+    };
+    let (o_n, p_n) = (before(observed), before(predicted));
+    let (o, p) = (&observed[..o_n], &predicted[..p_n]);
+    let said = |seen: &[Seen]| seen.iter().map(|e| short(&e.action)).collect::<Vec<_>>();
+    let differs_at = (0..o.len().max(p.len()))
+        .find(|&i| o.get(i).map(|e| short(&e.action)) != p.get(i).map(|e| short(&e.action)));
+    let base = |verdict, detail| {
+        CheckResult::new(NAME, service, verdict, detail)
+            .fact("observed", said(observed))
+            .fact("predicted", said(predicted))
+    };
+    let Some(i) = differs_at else {
+        return if let Some(cut) = cut {
+            base(
+                Verdict::Unknown,
+                format!(
+                    "{} events as the model predicts; after +{} ms the history cannot say (the daemon was lost, an operation's outcome is unknown, or the history was cut short)",
+                    o_n,
+                    cut.millis_since(frame.first)
+                ),
+            )
+        } else {
+            base(
+                Verdict::Pass,
+                format!(
+                    "{} events, as the model predicts: {}",
+                    o_n,
+                    said(o).join(" ")
+                ),
+            )
+        };
+    };
+    // The last operation before the difference, on either side's clock.
+    let at = [o.get(i).map(|e| e.at), p.get(i).map(|e| e.at)]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(frame.end);
+    let led_there = actions.iter().rev().find(|a| a.at <= at).map(|a| a.span);
+    let op_mark = led_there.map(|s| frame.mark(s.invoked, Some(s.position), s.op.to_string()));
+    let evidence = vec![Evidence {
+        what: format!("event {} of {service}", i + 1),
+        observed: o
+            .get(i)
+            .map(|e| frame.mark(e.at, e.position, short(&e.action))),
+        predicted: p.get(i).map(|e| frame.mark(e.at, None, short(&e.action))),
+        op: op_mark,
+    }];
+    // A race: the harness acted between the model's and the daemon's time of an earlier pair;
+    // or the difference is the order of an operation and the program's own exit, which the
+    // daemon decided and the timestamps cannot tell when they are this close.
+    let raced_before = (0..i.min(o.len()).min(p.len())).any(|k| {
+        let (a, b) = (o[k].at.min(p[k].at), o[k].at.max(p[k].at));
+        b.millis_since(a) > EARLY_MS && actions.iter().any(|x| x.at > a && x.at < b)
+    });
+    let stopping = |e: &Seen| {
+        matches!(
+            e.action,
+            ContainerAction::Die { .. } | ContainerAction::Kill { .. } | ContainerAction::Stop
+        )
+    };
+    let raced_exit = match (o.get(i), p.get(i)) {
+        (Some(oe), Some(pe)) if stopping(oe) && stopping(pe) => {
+            let (a, b) = (oe.at.min(pe.at), oe.at.max(pe.at));
+            let late = slack.late_ms.saturating_mul(1_000_000);
+            actions
+                .iter()
+                .any(|x| x.at.0 >= a.0.saturating_sub(late) && x.at.0 <= b.0.saturating_add(late))
+        }
+        _ => false,
+    };
+    let raced = raced_before || raced_exit;
+    // The run ended before the daemon could do what the model predicts it does at the end.
+    let tail_from = frame
+        .end
+        .plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
+    let only_late_tail = o.len() == i && p[i..].iter().all(|e| e.at >= tail_from);
+    let (verdict, why) = if raced {
+        (
+            Verdict::Unknown,
+            "; the harness acted while the daemon and the model were between two states, so the history cannot decide",
+        )
+    } else if only_late_tail {
+        (
+            Verdict::Unknown,
+            "; the run ended before the daemon could do what the model predicts there",
+        )
+    } else {
+        (Verdict::Fail, "")
+    };
+    let shown = |seen: Option<&Seen>| seen.map_or("nothing".to_owned(), |e| short(&e.action));
+    base(
+        verdict,
+        format!(
+            "event {}: the daemon did {}, the model predicts {}{why}",
+            i + 1,
+            shown(o.get(i)),
+            shown(p.get(i))
+        ),
+    )
+    .with_evidence(evidence)
+}
+
+/// Automatic restarts: a `die` followed by a `start` with no operation in between and no daemon
+/// restart around them.
+fn gaps(seen: &[Seen], actions: &[Action<'_, '_>], restarting: &[Window]) -> Vec<(usize, i64)> {
+    (1..seen.len())
+        .filter_map(|i| {
+            let (die, start) = (&seen[i - 1], &seen[i]);
+            let acted = actions
+                .iter()
+                .any(|a| (die.ops_done..start.ops_done).contains(&a.index));
+            let automatic = matches!(die.action, ContainerAction::Die { .. })
+                && matches!(start.action, ContainerAction::Start)
+                && !acted
+                && !within(die.at, restarting)
+                && !within(start.at, restarting);
+            automatic.then(|| (i, start.at.millis_since(die.at)))
+        })
+        .collect()
+}
+
+/// Each automatic restart comes after the model's back-off: never earlier (less clock
+/// granularity), at most the run's slack later.
+fn restart_delays(
+    frame: &Frame<'_>,
+    service: &str,
+    observed: &[Seen],
+    predicted: &[Seen],
+    actions: &[Action<'_, '_>],
+    slack: &Slack,
+) -> Option<CheckResult> {
+    const NAME: &str = "restart-delays";
+    let o = gaps(observed, actions, &frame.restarting);
+    let p = gaps(predicted, actions, &frame.restarting);
+    if o.is_empty() && p.is_empty() {
+        return None;
+    }
+    let facts = |r: CheckResult| {
+        r.fact("observed_ms", o.iter().map(|g| g.1).collect::<Vec<_>>())
+            .fact("predicted_ms", p.iter().map(|g| g.1).collect::<Vec<_>>())
+            .fact("early_ms", EARLY_MS)
+            .fact("late_ms", slack.late_ms)
+    };
+    if o.len() != p.len() {
+        return Some(facts(CheckResult::new(
+            NAME,
+            service,
+            Verdict::Fail,
+            format!(
+                "{} automatic restarts, the model predicts {}",
+                o.len(),
+                p.len()
+            ),
+        )));
+    }
+    let mut evidence = Vec::new();
+    for ((i, r), (j, m)) in o.iter().zip(&p) {
+        if !(m - EARLY_MS..=m + slack.late_ms).contains(r) {
+            evidence.push(Evidence {
+                what: format!("a restart {r} ms after its die; the model says {m} ms"),
+                observed: Some(frame.mark(observed[*i].at, observed[*i].position, "start".into())),
+                predicted: Some(frame.mark(predicted[*j].at, None, "start".into())),
+                op: None,
+            });
+        }
+    }
+    let listed: Vec<String> = o
+        .iter()
+        .zip(&p)
+        .map(|((_, r), (_, m))| format!("{r} (model {m})"))
+        .collect();
+    let detail = format!(
+        "die→start ms: {} (tolerance -{EARLY_MS}/+{} ms, from the run's own starts)",
+        listed.join(", "),
+        slack.late_ms
+    );
+    Some(facts(
+        CheckResult::passes(NAME, service, evidence.is_empty(), detail).with_evidence(evidence),
+    ))
+}
+
+/// Every inspection of the service read a state the model had shortly before: the daemon lags
+/// the model by up to the run's slack, so what inspect reads when called at `t` is the model's
+/// state at some moment from `t` less the slack to the answer (plus clock granularity). The last inspection is
+/// the final state, compared as status, exit code and `RestartCount`.
+fn states(
+    frame: &Frame<'_>,
+    service: &str,
+    replayed: &Replayed,
+    cut: Option<Nanos>,
+    slack: &Slack,
+) -> Vec<CheckResult> {
+    let inspections: Vec<&OpSpan<'_>> = frame
+        .spans
+        .iter()
+        .filter(|s| {
+            matches!(s.op, Op::Service { service: s2, op: ServiceOp::Inspect } if s2 == service)
+        })
+        .filter(|s| matches!(s.ended, Some((_, OpStep::Ok { read: Some(_) }))))
+        .collect();
+    let log: &[(Nanos, Observed)] = replayed.states.get(service).map_or(&[], Vec::as_slice);
+    let mut results = Vec::new();
+    // The run's last inspection reads its final state — unless the history ends before the
+    // run did, and the final inspection is not in it.
+    let final_read = frame.cut_short.is_none() && !inspections.is_empty();
+    if !final_read {
+        for name in ["final-status", "final-exit-code", "restart-count"] {
+            results.push(CheckResult::new(
+                name,
+                service,
+                Verdict::Unknown,
+                "the history holds no final inspection of the service (the run was cut short): its final state is unknown".into(),
+            ));
+        }
+    }
+    for (k, span) in inspections.iter().enumerate() {
+        let Some((answered, OpStep::Ok { read: Some(read) })) = span.ended else {
+            continue;
+        };
+        let t = span.invoked;
+        // The daemon read the state somewhere between the call and its answer.
+        let from = t.plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
+        let to = answered.plus_nanos(EARLY_MS * 1_000_000);
+        // The model's states over [from, to]: the one it was in at `from`, and every later one.
+        let at_from = log.iter().rev().find(|(at, _)| *at <= from).map(|(_, s)| s);
+        let candidates: Vec<&Observed> = at_from
+            .into_iter()
+            .chain(
+                log.iter()
+                    .filter(|(at, _)| *at > from && *at <= to)
+                    .map(|(_, s)| s),
+            )
+            .collect();
+        let Some(&latest) = candidates.last() else {
+            continue;
+        };
+        let after_cut = cut.is_some_and(|c| c <= t);
+        let shown =
+            |m: &Observed| format!("{} {} rc{}", model_status(m), m.exit_code, m.restart_count);
+        let read_shown = format!(
+            "{} {} rc{}",
+            read.status, read.exit_code, read.restart_count
+        );
+        let evidence = |what: &str, observed: String, predicted: String| Evidence {
+            what: what.to_owned(),
+            observed: Some(frame.mark(t, Some(span.position), observed)),
+            predicted: Some(frame.mark(t, None, predicted)),
+            op: Some(frame.mark(t, Some(span.position), span.op.to_string())),
+        };
+        let verdict = |same: bool| match (after_cut, same) {
+            (true, _) => Verdict::Unknown,
+            (false, true) => Verdict::Pass,
+            (false, false) => Verdict::Fail,
+        };
+        let model_states: Vec<String> = candidates.iter().map(|m| shown(m)).collect();
+        if k + 1 < inspections.len() || !final_read {
+            let matched = candidates.iter().find(|m| {
+                read.status == model_status(m)
+                    && read.exit_code == m.exit_code
+                    && read.restart_count == i64::from(m.restart_count)
+            });
+            let detail = format!(
+                "at +{} ms: {read_shown}; the model, within the slack before: {}",
+                t.millis_since(frame.first),
+                model_states.join(" or ")
+            );
+            results.push(
+                CheckResult::new(
+                    "state-at-inspect",
+                    service,
+                    verdict(matched.is_some()),
+                    detail,
+                )
+                .with_evidence(vec![evidence(
+                    "the state inspect read",
+                    read_shown.clone(),
+                    shown(matched.copied().unwrap_or(latest)),
+                )]),
+            );
+            continue;
+        }
+        // The final state: the candidate most like what was read — latest first, all three
+        // the same, else status and exit code, else status — is the one compared with.
+        let likeness = |m: &Observed| {
+            let status = model_status(m) == read.status;
+            let code = status && read.exit_code == m.exit_code;
+            let count = code && read.restart_count == i64::from(m.restart_count);
+            u8::from(status) + u8::from(code) + u8::from(count)
+        };
+        let model = candidates
+            .iter()
+            .copied()
+            .max_by_key(|m| likeness(m))
+            .unwrap_or(latest);
+        let rc = i64::from(model.restart_count);
+        let any_status = candidates.iter().any(|m| model_status(m) == read.status);
+        for (name, observed, predicted, same) in [
+            (
+                "final-status",
+                read.status.clone(),
+                model_states.join(" or "),
+                any_status,
+            ),
+            (
+                "final-exit-code",
+                read.exit_code.to_string(),
+                model.exit_code.to_string(),
+                read.exit_code == model.exit_code,
+            ),
+            (
+                "restart-count",
+                read.restart_count.to_string(),
+                rc.to_string(),
+                read.restart_count == rc,
+            ),
+        ] {
+            let detail = if same {
+                format!("{observed}, as the model predicts")
+            } else {
+                format!("{observed}; the model predicts {predicted}")
+            };
+            results.push(
+                CheckResult::new(name, service, verdict(same), detail)
+                    .fact("observed", &observed)
+                    .fact("predicted", &predicted)
+                    .with_evidence(vec![evidence(name, observed, predicted)]),
+            );
+        }
+    }
+    results
+}
+
+fn model_status(model: &Observed) -> &'static str {
+    if model.removed {
+        "removed"
+    } else {
+        model.status.as_str()
+    }
+}
+
+/// How many containers the model has the daemon start or stop within `window`.
+fn containers_worked_on(replayed: &Replayed, window: Window) -> usize {
+    replayed
+        .events
+        .values()
+        .filter(|events| {
+            events.iter().any(|p| {
+                within(p.at, &[window])
+                    && matches!(
+                        p.action,
+                        ContainerAction::Start | ContainerAction::Kill { .. }
+                    )
+            })
+        })
+        .count()
+}
+
+/// The daemon's stops and starts end when the model says: never earlier, at most the run's
+/// daemon slack later.
+fn daemon_properties(frame: &Frame<'_>, replayed: &Replayed, slack: &Slack) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    let mut first_start = true;
+    for span in &frame.spans {
+        let Some(op) = span.daemon_op() else {
+            continue;
+        };
+        let is_start = op == DaemonOp::Start;
+        if is_start && first_start {
+            first_start = false;
+            if slack.daemon_start_ms.is_some()
+                && !frame.history.entries()[..span.position]
+                    .iter()
+                    .any(|e| matches!(e.what, halab_model::Happening::Container { .. }))
+            {
+                // The run's own first start: the calibration, not a judgement.
+                continue;
+            }
+        }
+        let name = if is_start {
+            "daemon-start-time"
+        } else {
+            "daemon-stop-time"
+        };
+        let Some((ended, OpStep::Ok { .. })) = span.ended else {
+            continue;
+        };
+        let Some(&model_end) = replayed.daemon_ends.get(&span.id) else {
+            results.push(CheckResult::new(
+                name,
+                "daemon",
+                Verdict::Unknown,
+                format!(
+                    "{op} at +{} ms: the model does not end it",
+                    span.invoked.millis_since(frame.first)
+                ),
+            ));
+            continue;
+        };
+        let took = ended.millis_since(span.invoked);
+        let predicted = model_end.millis_since(span.invoked);
+        let worked_on = containers_worked_on(replayed, (span.invoked, model_end));
+        let late = slack.daemon_late_ms(worked_on);
+        let over = took - predicted;
+        let after_loss = frame.lost_at.is_some_and(|l| l <= span.invoked);
+        let (verdict, bound) = match late {
+            _ if after_loss => (Verdict::Unknown, "after the daemon was lost".to_owned()),
+            _ if over < -EARLY_MS => (Verdict::Fail, format!("earlier than the model allows (-{EARLY_MS} ms)")),
+            Some(late) if over > late => (Verdict::Fail, format!("later than the run's slack (+{late} ms)")),
+            Some(late) => (Verdict::Pass, format!("within -{EARLY_MS}/+{late} ms")),
+            None => (
+                Verdict::Pass,
+                "not earlier than the model; the upper bound is not checked (no bare start-up of the daemon was measured in this run)".to_owned(),
+            ),
+        };
+        results.push(
+            CheckResult::new(
+                name,
+                "daemon",
+                verdict,
+                format!("{op} took {took} ms, the model {predicted} ms: {bound}"),
+            )
+            .fact("took_ms", took)
+            .fact("predicted_ms", predicted)
+            .fact("late_ms", late)
+            .fact("containers_worked_on", worked_on)
+            .with_evidence(vec![Evidence {
+                what: format!("{op}"),
+                observed: Some(frame.mark(ended, None, format!("{op} done"))),
+                predicted: Some(frame.mark(model_end, None, format!("{op} done"))),
+                op: Some(frame.mark(span.invoked, Some(span.position), op.to_string())),
+            }]),
+        );
+    }
+    results
+}

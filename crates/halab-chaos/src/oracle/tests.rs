@@ -1,0 +1,333 @@
+//! The oracle against doctored histories: a run played in the simulator is judged again after
+//! one thing in its history was changed as a faulty daemon (or a faulty recording) would change
+//! it. Each change must turn the right property to `fail` or `unknown`, with evidence that
+//! points at the entry.
+
+use std::path::{Path, PathBuf};
+
+use halab_model::{ContainerAction, Entry, Happening, History};
+
+use super::Oracle;
+use crate::checks::{Check, CheckResult, Subject, Verdict};
+use crate::runner::{RunOptions, RuntimeChoice};
+use crate::scenario::{self, Scenario};
+use crate::view::Silent;
+
+/// `source` (a scenario file's text) played in the simulator: the scenario and its history.
+fn played(source: &str) -> (Scenario, History) {
+    let scenario = scenario::parse(Path::new("doctored.toml"), source, &[]).expect("parses");
+    let options = RunOptions {
+        runtime: RuntimeChoice::Sim {
+            seed: 0,
+            live_restore: false,
+        },
+        skip_daemon_phases: false,
+        busybox: None,
+        state_root: PathBuf::from("/nonexistent"),
+        mutant: None,
+    };
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(crate::run(&scenario, &options, &mut Silent))
+        .expect("the simulated run");
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "undoctored: {:#?}",
+        report.checks
+    );
+    (scenario, report.history)
+}
+
+fn judge(scenario: &Scenario, history: &History) -> Vec<CheckResult> {
+    Oracle.judge(&Subject {
+        scenario,
+        history,
+        phases: &[],
+        live_restore: false,
+        mutant: None,
+    })
+}
+
+fn property<'r>(results: &'r [CheckResult], subject: &str, name: &str) -> &'r CheckResult {
+    results
+        .iter()
+        .find(|r| r.subject == subject && r.name == name)
+        .unwrap_or_else(|| panic!("no {name} of {subject} in {results:#?}"))
+}
+
+/// The history with its entries rewritten by `doctor` (which may drop one by returning `None`).
+fn doctored(history: &History, mut doctor: impl FnMut(usize, &Entry) -> Option<Entry>) -> History {
+    let mut out = History::new();
+    for (i, e) in history.entries().iter().enumerate() {
+        if let Some(e) = doctor(i, e) {
+            out.record(e);
+        }
+    }
+    out
+}
+
+/// Where the `nth` (from 0) `action` of `service` is in `history`.
+fn position_of(
+    history: &History,
+    service: &str,
+    nth: usize,
+    is: fn(&ContainerAction) -> bool,
+) -> usize {
+    history
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(&e.what, Happening::Container { service: s, action, .. } if s == service && is(action)))
+        .nth(nth)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("no such event of {service}"))
+}
+
+fn is_start(a: &ContainerAction) -> bool {
+    *a == ContainerAction::Start
+}
+
+fn is_die(a: &ContainerAction) -> bool {
+    matches!(a, ContainerAction::Die { .. })
+}
+
+const NO_RESTART: &str = r#"
+name = "exits-once"
+summary = "a service under `no` that exits 3 after a second"
+[services.svc]
+restart = "no"
+program = { runs = [{ exit = 3, after = 1 }] }
+[[phases]]
+name = "watch"
+do = [{ op = "wait", for = 3 }]
+"#;
+
+const ON_FAILURE: &str = r#"
+name = "fails"
+summary = "on-failure:2 and a service that exits 1 after a second"
+[services.svc]
+restart = "on-failure:2"
+program = { runs = [{ exit = 1, after = 1 }] }
+[[phases]]
+name = "watch"
+do = [{ op = "wait", starts = 2, timeout = 30 }, { op = "wait", for = 3 }]
+"#;
+
+#[test]
+fn a_restart_that_should_not_have_happened_fails_the_events() {
+    let (scenario, history) = played(NO_RESTART);
+    let die = position_of(&history, "svc", 0, is_die);
+    let die_at = history.entries()[die].at;
+    let mut extra = history.clone();
+    extra.record(Entry {
+        at: die_at.plus_nanos(300_000_000),
+        source: halab_model::Source::Events,
+        what: Happening::Container {
+            node: "sim".into(),
+            service: "svc".into(),
+            action: ContainerAction::Start,
+        },
+    });
+    let results = judge(&scenario, &extra);
+    let events = property(&results, "svc", "events");
+    assert_eq!(events.verdict, Verdict::Fail, "{events:#?}");
+    let evidence = &events.evidence[0];
+    assert_eq!(
+        evidence.observed.as_ref().unwrap().text,
+        "start",
+        "{evidence:#?}"
+    );
+    // `no` predicts nothing after the die except the end of the run's own kill of what runs.
+    assert_ne!(
+        evidence.predicted.as_ref().map(|m| m.text.as_str()),
+        Some("start")
+    );
+    assert_eq!(evidence.observed.as_ref().unwrap().position, Some(die + 1));
+}
+
+#[test]
+fn a_missing_restart_fails_the_events() {
+    let (scenario, history) = played(ON_FAILURE);
+    let second_start = position_of(&history, "svc", 1, is_start);
+    let missing = doctored(&history, |i, e| (i != second_start).then(|| e.clone()));
+    let results = judge(&scenario, &missing);
+    let events = property(&results, "svc", "events");
+    assert_eq!(events.verdict, Verdict::Fail, "{events:#?}");
+    let evidence = &events.evidence[0];
+    assert_eq!(
+        evidence.predicted.as_ref().unwrap().text,
+        "start",
+        "{evidence:#?}"
+    );
+    assert_ne!(
+        evidence.observed.as_ref().map(|m| m.text.as_str()),
+        Some("start")
+    );
+}
+
+#[test]
+fn a_wrong_exit_code_fails_the_events_and_the_final_exit_code() {
+    let (scenario, history) = played(NO_RESTART);
+    let die = position_of(&history, "svc", 0, is_die);
+    let wrong = doctored(&history, |i, e| {
+        let mut e = e.clone();
+        if i == die
+            && let Happening::Container { action, .. } = &mut e.what
+        {
+            *action = ContainerAction::Die { exit_code: 4 };
+        }
+        if let Happening::Op {
+            step: halab_model::OpStep::Ok { read: Some(state) },
+            ..
+        } = &mut e.what
+        {
+            state.exit_code = 4;
+        }
+        Some(e)
+    });
+    let results = judge(&scenario, &wrong);
+    let events = property(&results, "svc", "events");
+    assert_eq!(events.verdict, Verdict::Fail, "{events:#?}");
+    let evidence = &events.evidence[0];
+    assert_eq!(evidence.observed.as_ref().unwrap().text, "die(4)");
+    assert_eq!(evidence.predicted.as_ref().unwrap().text, "die(3)");
+    let code = property(&results, "svc", "final-exit-code");
+    assert_eq!(code.verdict, Verdict::Fail, "{code:#?}");
+    assert!(
+        code.evidence[0]
+            .op
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("inspect"),
+        "{code:#?}"
+    );
+}
+
+#[test]
+fn a_restart_later_than_the_tolerance_fails_its_delay() {
+    let (scenario, history) = played(ON_FAILURE);
+    let second_start = position_of(&history, "svc", 1, is_start);
+    let late = 5_000_000_000;
+    let shifted = doctored(&history, |i, e| {
+        let mut e = e.clone();
+        if i >= second_start {
+            e.at = e.at.plus_nanos(late);
+        }
+        Some(e)
+    });
+    let results = judge(&scenario, &shifted);
+    assert_eq!(property(&results, "svc", "events").verdict, Verdict::Pass);
+    let delays = property(&results, "svc", "restart-delays");
+    assert_eq!(delays.verdict, Verdict::Fail, "{delays:#?}");
+    let evidence = &delays.evidence[0];
+    assert!(
+        evidence.what.contains("5100 ms after its die"),
+        "{evidence:#?}"
+    );
+    assert_eq!(
+        evidence.observed.as_ref().unwrap().position,
+        Some(second_start)
+    );
+}
+
+#[test]
+fn a_restart_earlier_than_the_back_off_fails_its_delay() {
+    let (scenario, history) = played(ON_FAILURE);
+    let second_start = position_of(&history, "svc", 1, is_start);
+    let shifted = doctored(&history, |i, e| {
+        let mut e = e.clone();
+        if i == second_start {
+            e.at = e.at.plus_nanos(-60_000_000);
+        }
+        Some(e)
+    });
+    let delays = property(&judge(&scenario, &shifted), "svc", "restart-delays").clone();
+    assert_eq!(delays.verdict, Verdict::Fail, "{delays:#?}");
+    assert!(
+        delays.evidence[0].what.contains("40 ms after its die"),
+        "{delays:#?}"
+    );
+}
+
+#[test]
+fn a_truncated_history_is_unknown_never_pass() {
+    let (scenario, history) = played(ON_FAILURE);
+    // Cut short after the second start: no final inspection, no end of the wait.
+    let cut = position_of(&history, "svc", 1, is_start);
+    let truncated = doctored(&history, |i, e| (i <= cut).then(|| e.clone()));
+    let results = judge(&scenario, &truncated);
+    for name in ["events", "final-status", "final-exit-code", "restart-count"] {
+        let r = property(&results, "svc", name);
+        assert_eq!(r.verdict, Verdict::Unknown, "{name}: {r:#?}");
+    }
+    assert_eq!(Verdict::of(&results), Verdict::Unknown);
+}
+
+#[test]
+fn the_undoctored_histories_pass_as_a_control() {
+    for source in [NO_RESTART, ON_FAILURE] {
+        let (scenario, history) = played(source);
+        let results = judge(&scenario, &history);
+        assert_eq!(Verdict::of(&results), Verdict::Pass, "{results:#?}");
+    }
+}
+
+const DAEMON_CRASH: &str = r#"
+name = "crashes"
+summary = "dockerd killed under an `always` service that ignores SIGTERM"
+[services.svc]
+restart = "always"
+stop_timeout = 3
+program = { runs = ["forever"] }
+[[phases]]
+name = "crash"
+do = ["daemon-crash", { op = "wait", for = 1 }, "daemon-start", { op = "wait", for = 2 }]
+"#;
+
+/// The daemon's own milestones are judged too: a daemon that answered again after a crash
+/// sooner than the restore's stop of its container allows (the model waits out the 3 s stop
+/// timeout before it answers) fails `daemon-start-time`, with the op as evidence.
+#[test]
+fn a_daemon_that_answers_before_its_restore_is_done_fails_its_start_time() {
+    let (scenario, history) = played(DAEMON_CRASH);
+    let start_end = history
+        .entries()
+        .iter()
+        .rposition(|e| {
+            matches!(
+                &e.what,
+                Happening::Op {
+                    op: halab_model::Op::Daemon(halab_model::DaemonOp::Start),
+                    step: halab_model::OpStep::Ok { .. },
+                    ..
+                }
+            )
+        })
+        .expect("the run's daemon start ends");
+    let early = doctored(&history, |i, e| {
+        let mut e = e.clone();
+        if i == start_end {
+            e.at = e.at.plus_nanos(-2_500_000_000);
+        }
+        Some(e)
+    });
+    let results = judge(&scenario, &early);
+    let start = results
+        .iter()
+        .rfind(|r| r.subject == "daemon" && r.name == "daemon-start-time")
+        .expect("judged");
+    assert_eq!(start.verdict, Verdict::Fail, "{start:#?}");
+    assert!(
+        start.detail.contains("earlier than the model"),
+        "{start:#?}"
+    );
+    assert_eq!(start.evidence[0].op.as_ref().unwrap().text, "daemon-start");
+    assert_eq!(
+        property(&judge(&scenario, &history), "daemon", "daemon-start-time").verdict,
+        Verdict::Pass
+    );
+}
