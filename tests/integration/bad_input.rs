@@ -22,8 +22,17 @@ fn an_unknown_scenario_lists_the_known_ones() {
     let out = run(halab(&state, &["scenario", "run", "restart-alwys"]));
     assert_refused(
         &out,
-        &["no scenario named `restart-alwys`", "restart-always"],
+        &[
+            "no scenario named `restart-alwys`",
+            "(did you mean `restart-always`?)",
+            "kill-vs-crash",
+        ],
     );
+    let out = run(halab(&state, &["scenario", "run", "differential/apu"]));
+    assert_refused(&out, &["(did you mean `differential/api`?)"]);
+    let out = run(halab(&state, &["scenario", "run", "nothing-like-it"]));
+    assert_refused(&out, &["no scenario named `nothing-like-it`"]);
+    assert!(!out.stderr.contains("did you mean"), "{out}");
 }
 
 #[test]

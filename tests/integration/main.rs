@@ -9,6 +9,7 @@ mod support;
 
 mod bad_input;
 mod book;
+mod cli;
 mod differential;
 mod faults;
 mod hostile;

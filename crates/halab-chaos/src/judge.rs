@@ -16,6 +16,7 @@ pub(crate) fn judge(scenario: &Scenario, mutant: Option<Mutant>, played: Played)
         history: &played.history,
         phases: &played.phases,
         live_restore: played.live_restore,
+        engine: played.engine,
         mutant,
     };
     let results = checks::run_checks(&subject);

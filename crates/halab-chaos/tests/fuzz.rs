@@ -313,6 +313,7 @@ fn execute(path: &Path, text: &str, sets: &[String], seed: u64) -> Result<Ending
         runtime: RuntimeChoice::Sim {
             seed,
             live_restore: false,
+            engine: halab_model::EngineVersion::V20_10,
         },
         skip_daemon_phases: false,
         busybox: None,

@@ -35,6 +35,23 @@ impl EngineVersion {
     /// Every version the model knows, oldest first.
     pub const ALL: [EngineVersion; 2] = [EngineVersion::V20_10, EngineVersion::V29];
 
+    /// The model for a daemon that reports `version` (`docker version`'s Server.Version, e.g.
+    /// `20.10.24+dfsg1`): the newest modelled line not newer than it, 20.10 for anything older
+    /// or unreadable. A release between two modelled lines (24.0, say) is judged by the older
+    /// line's semantics, which it may have left already: only 20.10 and 29 were read in moby.
+    pub fn for_release(version: &str) -> EngineVersion {
+        let major = version
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(0);
+        if major >= 29 {
+            EngineVersion::V29
+        } else {
+            EngineVersion::V20_10
+        }
+    }
+
     /// The release line as Docker names it.
     pub fn name(self) -> &'static str {
         match self {
@@ -85,5 +102,25 @@ impl EngineVersion {
 impl fmt::Display for EngineVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_daemon_is_judged_by_the_newest_line_not_newer_than_it() {
+        for (version, line) in [
+            ("20.10.24+dfsg1", EngineVersion::V20_10),
+            ("20.10.5", EngineVersion::V20_10),
+            ("24.0.7", EngineVersion::V20_10),
+            ("29.7.2", EngineVersion::V29),
+            ("30.0.0-rc.1", EngineVersion::V29),
+            ("", EngineVersion::V20_10),
+            ("dev", EngineVersion::V20_10),
+        ] {
+            assert_eq!(EngineVersion::for_release(version), line, "{version:?}");
+        }
     }
 }

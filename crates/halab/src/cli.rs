@@ -13,10 +13,6 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "halab", version, max_term_width = 100)]
 pub struct Cli {
-    /// Where lab daemons keep their state.
-    #[arg(long, global = true, env = "HALAB_STATE_DIR", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-
     /// More logging (-v info, -vv debug); HALAB_LOG takes a tracing filter instead.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -34,13 +30,18 @@ pub enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Start, stop and inspect lab daemons: dockerds halab owns and may crash.
-    #[command(subcommand)]
-    Lab(LabCommand),
+    Lab(LabArgs),
     /// Remove everything halab left behind: labelled containers, lab daemons, work directories.
     Gc(GcArgs),
     /// The reference model of Docker's restart semantics.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,9 +108,14 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = RuntimeArg::Docker)]
     pub runtime: RuntimeArg,
 
-    /// The simulator's seed (with --runtime sim): the same seed gives the same run.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub seed: u64,
+    /// The simulator's seed (with --runtime sim) [default: 0]: the same seed gives the same run.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// The engine line the simulator models (with --runtime sim) [default: 20.10]. A real
+    /// daemon is judged by the model of its own engine.
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<EngineArg>,
 
     #[command(flatten)]
     pub target: TargetArgs,
@@ -142,9 +148,29 @@ pub enum RuntimeArg {
     Sim,
 }
 
+/// Where lab daemons are kept: for the commands that start, find or remove labs.
+#[derive(Debug, Args)]
+pub struct StateDirArg {
+    /// Where lab daemons keep their state [default: /var/lib/halab].
+    #[arg(long, global = true, env = "HALAB_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateDirArg {
+    /// The state directory: as given, else the default.
+    pub fn root(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(halab_lab::default_state_root)
+    }
+}
+
 /// Which daemon to use. Default: a lab daemon started for the run and removed after it.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
+    #[command(flatten)]
+    pub state: StateDirArg,
+
     /// Use the daemon at this address (unix:///path or tcp://host:port). halab never stops it.
     #[arg(long, value_name = "ADDRESS", conflicts_with = "lab")]
     pub docker_host: Option<String>,
@@ -164,6 +190,14 @@ pub enum ImageCommand {
         #[arg(long, value_name = "PATH")]
         busybox: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    #[command(flatten)]
+    pub state: StateDirArg,
+    #[command(subcommand)]
+    pub command: LabCommand,
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +236,8 @@ pub enum LabCommand {
 /// alone, and listed, unless --force is given.
 #[derive(Debug, Args)]
 pub struct GcArgs {
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Only what this run left behind.
     #[arg(long, value_name = "RUN_ID")]
     pub run: Option<String>,

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::io::Write as _;
 
 use anyhow::{Context, Result, bail};
+use clap::CommandFactory as _;
 use halab_chaos::{RunOptions, RuntimeChoice, Target, Verdict, scenario};
 use halab_docker::connect::resolve_host;
 use halab_docker::image::LabImage;
@@ -12,30 +13,35 @@ use halab_lab::{Lab, LabOptions};
 use halab_model::DaemonOp;
 
 use crate::cli::{
-    Cli, Command, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs, RuntimeArg,
+    Cli, Command, EngineArg, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs, RuntimeArg,
     ScenarioCommand, ScenariosDir, TargetArgs,
 };
 use crate::exit;
 
 pub async fn dispatch(cli: Cli) -> Result<u8> {
-    let state_root = cli
-        .state_dir
-        .clone()
-        .unwrap_or_else(halab_lab::default_state_root);
     match cli.command {
-        Command::Scenario(ScenarioCommand::Run(args)) => run_scenario(args, state_root).await,
+        Command::Scenario(ScenarioCommand::Run(args)) => {
+            let state_root = args.target.state.root();
+            run_scenario(args, state_root).await
+        }
         Command::Scenario(ScenarioCommand::List(dir)) => list_scenarios(&dir),
         Command::Scenario(ScenarioCommand::Limits) => {
             emit(&scenario::limits::reference_table())?;
             Ok(exit::PASS)
         }
         Command::Image(ImageCommand::Build { target, busybox }) => {
-            build_image(&target, busybox.as_deref(), &state_root).await
+            build_image(&target, busybox.as_deref(), &target.state.root()).await
         }
-        Command::Lab(lab) => lab_command(lab, &state_root).await,
-        Command::Gc(args) => gc(&args, &state_root).await,
+        Command::Lab(lab) => lab_command(lab.command, &lab.state.root()).await,
+        Command::Gc(args) => gc(&args, &args.state.root()).await,
         Command::Model(ModelCommand::Table { engine }) => {
             emit(&halab_model::transition_table(engine.into()))?;
+            Ok(exit::PASS)
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "halab", &mut script);
+            emit(&String::from_utf8_lossy(&script))?;
             Ok(exit::PASS)
         }
     }
@@ -57,15 +63,34 @@ fn say(line: impl std::fmt::Display) -> Result<()> {
 }
 
 /// The scenarios directory: as given, else ./scenarios, else the repository halab was built from.
+/// A ./scenarios that is not the built-in directory hides it, so that choice is said on stderr.
 fn scenarios_dir(dir: &ScenariosDir) -> PathBuf {
     if let Some(dir) = &dir.scenarios {
         return dir.clone();
     }
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
     let here = PathBuf::from("scenarios");
     if here.is_dir() {
+        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+        if !same(&here, &built_in) {
+            tell(&format!(
+                "scenarios from ./scenarios (the current directory's, not the built-in {}; \
+                 --scenarios DIR chooses)",
+                built_in.display()
+            ));
+        }
         return here;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+    built_in
+}
+
+/// A note on stderr, beside the progress; a closed stderr is not an error.
+fn tell(note: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "halab: {}",
+        halab_chaos::text::one_line(note)
+    );
 }
 
 async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
@@ -79,9 +104,19 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         .collect::<Result<Vec<_>, _>>()?;
     let runtime = match (args.runtime, &args.target.docker_host, &args.target.lab) {
         (RuntimeArg::Sim, None, None) => RuntimeChoice::Sim {
-            seed: args.seed,
+            seed: args.seed.unwrap_or(0),
             live_restore: args.live_restore,
+            engine: args.engine.unwrap_or(EngineArg::V20_10).into(),
         },
+        (RuntimeArg::Docker, ..) if args.seed.is_some() || args.engine.is_some() => bail!(
+            "--{} is the simulator's (with --runtime sim): a real daemon is neither seeded nor \
+             told its engine",
+            if args.seed.is_some() {
+                "seed"
+            } else {
+                "engine"
+            }
+        ),
         (RuntimeArg::Sim, _, _) => {
             bail!("--runtime sim simulates its own daemon: it takes no --docker-host or --lab")
         }
@@ -146,25 +181,35 @@ fn list_scenarios(dir: &ScenariosDir) -> Result<u8> {
     if found.is_empty() && suites.is_empty() {
         bail!("no scenarios (*.toml) in {}", dir.display());
     }
-    for (name, path) in found {
-        list_one(&name, &path)?;
-    }
+    let mut rows: Vec<(String, PathBuf)> = found;
     for (suite, suite_dir) in suites {
-        for (name, path) in scenario::list(&suite_dir) {
-            list_one(&format!("{suite}/{name}"), &path)?;
-        }
+        rows.extend(
+            scenario::list(&suite_dir)
+                .into_iter()
+                .map(|(name, path)| (format!("{suite}/{name}"), path)),
+        );
+    }
+    let rows: Vec<(String, String)> = rows
+        .into_iter()
+        .map(|(name, path)| (halab_chaos::text::one_line(&name).into_owned(), path))
+        .map(|(name, path)| (name, describe(&path)))
+        .collect();
+    let width = rows
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (name, summary) in rows {
+        say(format!("{name:<width$}  {summary}"))?;
     }
     Ok(exit::PASS)
 }
 
-fn list_one(name: &str, path: &Path) -> Result<()> {
-    let name = halab_chaos::text::one_line(name);
+/// A scenario's one-line summary, or why it cannot be loaded.
+fn describe(path: &Path) -> String {
     match scenario::load(path, &[]) {
-        Ok(s) => say(format!("{name:<24} {}", s.summary)),
-        Err(e) => say(format!(
-            "{name:<24} (invalid: {})",
-            halab_chaos::text::one_line(&e.to_string())
-        )),
+        Ok(s) => halab_chaos::text::one_line(&s.summary).into_owned(),
+        Err(e) => format!("(invalid: {})", halab_chaos::text::one_line(&e.to_string())),
     }
 }
 

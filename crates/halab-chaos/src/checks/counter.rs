@@ -228,6 +228,7 @@ mod tests {
             history: h,
             phases: &[],
             live_restore: false,
+            engine: halab_model::EngineVersion::V20_10,
             mutant: None,
         };
         check.judge(&run).remove(0)

@@ -160,6 +160,7 @@ mod tests {
             history: h,
             phases: &[],
             live_restore: false,
+            engine: halab_model::EngineVersion::V20_10,
             mutant: None,
         }
     }

@@ -12,7 +12,7 @@ mod daemon;
 
 use std::collections::BTreeMap;
 
-use halab_model::{History, Mutant, Nanos};
+use halab_model::{EngineVersion, History, Mutant, Nanos};
 use serde::Serialize;
 
 use crate::report::PhaseReport;
@@ -151,6 +151,8 @@ pub struct Subject<'a> {
     pub history: &'a History,
     pub phases: &'a [PhaseReport],
     pub live_restore: bool,
+    /// The engine line whose model judges the run.
+    pub engine: EngineVersion,
     /// The model to judge with, when not the model itself.
     pub mutant: Option<Mutant>,
 }

@@ -20,7 +20,13 @@ pub struct Oracle;
 
 impl Check for Oracle {
     fn judge(&self, run: &Subject<'_>) -> Vec<CheckResult> {
-        let replayed = replay(run.scenario, run.live_restore, run.mutant, run.history);
+        let replayed = replay(
+            run.scenario,
+            run.engine,
+            run.live_restore,
+            run.mutant,
+            run.history,
+        );
         let slack = Slack::from_history(run.history);
         compare::properties(run, &replayed, &slack)
     }

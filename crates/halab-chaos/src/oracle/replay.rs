@@ -54,12 +54,13 @@ const EARLY_END_NS: i64 = 50_000_000;
 /// when it is given).
 pub fn replay(
     scenario: &Scenario,
+    engine: EngineVersion,
     live_restore: bool,
     mutant: Option<Mutant>,
     history: &History,
 ) -> Replayed {
     let mut model = DaemonModel::new(
-        EngineVersion::V20_10,
+        engine,
         DaemonConfig {
             live_restore,
             ..DaemonConfig::default()

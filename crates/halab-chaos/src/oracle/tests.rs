@@ -20,6 +20,7 @@ fn played(source: &str) -> (Scenario, History) {
         runtime: RuntimeChoice::Sim {
             seed: 0,
             live_restore: false,
+            engine: halab_model::EngineVersion::V20_10,
         },
         skip_daemon_phases: false,
         busybox: None,
@@ -47,6 +48,7 @@ fn judge(scenario: &Scenario, history: &History) -> Vec<CheckResult> {
         history,
         phases: &[],
         live_restore: false,
+        engine: halab_model::EngineVersion::V20_10,
         mutant: None,
     })
 }

@@ -23,8 +23,8 @@ use halab_docker::observe::{Link, Observer};
 use halab_docker::{DaemonInfo, Docker, DockerError, Recorder, labels};
 use halab_lab::{Lab, LabError, LabOptions};
 use halab_model::{
-    ApiCall, DaemonAction, DaemonOp, Entry, Happening, History, Inspected, Nanos, Op, OpStep,
-    ServiceOp,
+    ApiCall, DaemonAction, DaemonOp, EngineVersion, Entry, Happening, History, Inspected, Nanos,
+    Op, OpStep, ServiceOp,
 };
 
 use super::engine::play;
@@ -386,6 +386,7 @@ async fn execute(
     };
     Ok(Played {
         run_id,
+        engine: EngineVersion::for_release(&target.engine_version),
         target,
         live_restore,
         phases,
@@ -659,26 +660,20 @@ impl Runtime for DockerRuntime<'_> {
 
 /// Watches for the daemon going away without the harness asking, and records it: for a lab,
 /// the exit of its dockerd process (seen through a pidfd, at once, with its pid); for another
-/// daemon, the end of its events stream. An exit the harness asked for (its last daemon
-/// action is a stop request, or the stop) is not a loss. When a lost daemon answers again (the
-/// observer follows it once more) without the harness having started it, that is recorded as
-/// the daemon being ready again.
+/// daemon, the end of its events stream. An exit the harness asked for is not a loss: see
+/// [`exit_planned`]. When a lost daemon answers again (the observer follows it once more)
+/// without the harness having started it, that is recorded as the daemon being ready again.
 fn watch_daemon(
     recorder: Recorder,
     node: String,
     lab: Option<Lab>,
     mut link: tokio::sync::watch::Receiver<Link>,
 ) -> tokio::task::JoinHandle<()> {
-    // An exit is planned when the last daemon entry is a stop (or crash, or power loss) the
-    // harness asked for: its invoke, or its end.
-    let planned = |h: &History| {
-        matches!(
-            h.last_daemon_entry().map(|e| &e.what),
-            Some(Happening::Op { op: Op::Daemon(op), .. }) if op.ends_daemon()
-        )
-    };
     tokio::spawn(async move {
         loop {
+            // Counted before the daemon is seen answering: a stop the harness invokes as soon
+            // as it answers is after this count, however late this task runs.
+            let endings_before = recorder.with(ending_invokes);
             if link.wait_for(|l| *l == Link::Live).await.is_err() {
                 return;
             }
@@ -708,7 +703,7 @@ fn watch_daemon(
                     None
                 }
             };
-            if !recorder.with(planned) {
+            if !recorder.with(|h| exit_planned(h, endings_before)) {
                 tracing::warn!(?pid, "the daemon went away without halab stopping it");
                 recorder.harness(Happening::Daemon {
                     node: node.clone(),
@@ -721,6 +716,51 @@ fn watch_daemon(
             }
         }
     })
+}
+
+/// How many daemon stops, crashes and power losses the harness has invoked.
+fn ending_invokes(history: &History) -> usize {
+    history
+        .entries()
+        .iter()
+        .filter(|e| {
+            matches!(&e.what, Happening::Op { op: Op::Daemon(op), step: OpStep::Invoke, .. }
+                if op.ends_daemon())
+        })
+        .count()
+}
+
+/// Whether the daemon's exit, seen now, is one the harness asked for: a stop (or crash, or
+/// power loss) was invoked since the watch of this daemon began (`endings_before` of them
+/// then), or one was invoked before and the daemon has not answered since. What the harness
+/// did after it — the next phase's start, under load before the watcher even woke — does not
+/// make the exit unplanned.
+fn exit_planned(history: &History, endings_before: usize) -> bool {
+    if ending_invokes(history) > endings_before {
+        return true;
+    }
+    for entry in history.entries().iter().rev() {
+        match &entry.what {
+            Happening::Op {
+                op: Op::Daemon(op),
+                step,
+                ..
+            } => {
+                if op.ends_daemon() && matches!(step, OpStep::Invoke) {
+                    return true;
+                }
+                if !op.ends_daemon() && matches!(step, OpStep::Ok { .. }) {
+                    return false;
+                }
+            }
+            Happening::Daemon {
+                action: DaemonAction::Ready,
+                ..
+            } => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Resolves on Ctrl-C, SIGTERM or SIGHUP (the terminal closing): each ends the run the same
@@ -763,4 +803,46 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::build::Build;
+
+    /// The race CI hit under load: dockerd killed by the harness, its exit seen by the watcher
+    /// only after the next phase had invoked (or even finished) the daemon's start.
+    #[test]
+    fn an_exit_the_harness_asked_for_stays_planned_whatever_follows() {
+        let crashed = || Build::new().daemon(10, 20, DaemonOp::Crash);
+        let starting = crashed().op(30, OpStep::Invoke, Op::Daemon(DaemonOp::Start));
+        assert!(exit_planned(&crashed().0, 0));
+        assert!(exit_planned(&starting.0, 0));
+        assert!(
+            exit_planned(&starting.0, 1),
+            "invoked before the count, not answered since"
+        );
+        let started = crashed().daemon(30, 40, DaemonOp::Start);
+        assert!(exit_planned(&started.0, 0), "counted since the watch began");
+    }
+
+    #[test]
+    fn an_exit_nobody_asked_for_is_a_loss() {
+        assert!(!exit_planned(&Build::new().0, 0));
+        let up_again = Build::new()
+            .daemon(10, 20, DaemonOp::Stop)
+            .daemon(30, 40, DaemonOp::Start);
+        assert!(
+            !exit_planned(&up_again.0, 1),
+            "the stop was before this daemon answered"
+        );
+        let came_back = Build::new().daemon(10, 20, DaemonOp::Crash).at(
+            30,
+            Happening::Daemon {
+                node: "lab".into(),
+                action: DaemonAction::Ready,
+            },
+        );
+        assert!(!exit_planned(&came_back.0, 1));
+    }
 }

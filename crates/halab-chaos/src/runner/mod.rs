@@ -13,7 +13,7 @@ mod sim;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use halab_model::{Entry, Happening, History, Nanos, Op, OpStep};
+use halab_model::{EngineVersion, Entry, Happening, History, Nanos, Op, OpStep};
 
 use crate::judge::judge;
 use crate::report::{PhaseReport, Report, TargetInfo};
@@ -38,7 +38,12 @@ pub enum RuntimeChoice {
     /// A real Docker daemon.
     Docker(Target),
     /// The reference model in virtual time: deterministic for a seed, in milliseconds.
-    Sim { seed: u64, live_restore: bool },
+    Sim {
+        seed: u64,
+        live_restore: bool,
+        /// The engine line the model simulates.
+        engine: EngineVersion,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -107,10 +112,15 @@ pub async fn run(
 ) -> Result<Report, RunError> {
     let played = match &options.runtime {
         RuntimeChoice::Docker(target) => docker::run(scenario, options, target, view).await?,
-        RuntimeChoice::Sim { seed, live_restore } => {
+        RuntimeChoice::Sim {
+            seed,
+            live_restore,
+            engine,
+        } => {
             sim::run(
                 scenario,
                 *seed,
+                *engine,
                 *live_restore || scenario.live_restore,
                 options.skip_daemon_phases,
                 view,
@@ -126,6 +136,8 @@ pub(crate) struct Played {
     pub run_id: String,
     pub target: TargetInfo,
     pub live_restore: bool,
+    /// The engine line whose model judges the run: the simulated one, or the real daemon's.
+    pub engine: EngineVersion,
     pub phases: Vec<PhaseReport>,
     pub history: History,
 }

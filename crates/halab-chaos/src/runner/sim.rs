@@ -32,12 +32,13 @@ const NODE: &str = "sim";
 pub(super) async fn run(
     scenario: &Scenario,
     seed: u64,
+    engine: EngineVersion,
     live_restore: bool,
     skip_daemon_phases: bool,
     view: &mut dyn View,
 ) -> Result<Played, RunError> {
     let config = SimConfig {
-        engine: EngineVersion::V20_10,
+        engine,
         daemon: DaemonConfig {
             live_restore,
             ..DaemonConfig::default()
@@ -68,7 +69,8 @@ pub(super) async fn run(
     };
     rt.sim.limit_entries(MAX_SIM_ENTRIES);
     view.note(&format!(
-        "simulating engine 20.10 in virtual time, seed {seed}"
+        "simulating engine {} in virtual time, seed {seed}",
+        engine.name()
     ));
     // The daemon's own start, as a lab's is recorded: what the oracle calibrates with.
     let start = Op::Daemon(DaemonOp::Start);
@@ -93,12 +95,13 @@ pub(super) async fn run(
             if live_restore { ", live-restore" } else { "" }
         ),
         docker_host: String::new(),
-        engine_version: format!("model of {}", EngineVersion::V20_10.name()),
+        engine_version: format!("model of {}", engine.name()),
     };
     Ok(Played {
         run_id: names.run_id,
         target,
         live_restore,
+        engine,
         phases,
         history: rt.sim.into_history(),
     })

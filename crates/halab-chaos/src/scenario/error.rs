@@ -21,11 +21,13 @@ pub enum ScenarioError {
     },
     #[error("{path} cannot be a scenario file: {reason}", path = .path.display())]
     NotAScenarioFile { path: PathBuf, reason: String },
-    #[error("no scenario named `{name}` in {dir}; known scenarios: {known}", dir = .dir.display(), known = .known.join(", "))]
+    #[error("no scenario named `{name}` in {dir}{hint}; known scenarios: {known}", dir = .dir.display(), known = .known.join(", "), hint = .closest.as_ref().map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default())]
     Unknown {
         name: String,
         dir: PathBuf,
         known: Vec<String>,
+        /// The known name nearest to `name`, when it is near enough to be a typo of it.
+        closest: Option<String>,
     },
     #[error("--set {key}: scenario `{scenario}` has no parameter `{key}`; its parameters: {known}", known = if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
     UnknownParam {

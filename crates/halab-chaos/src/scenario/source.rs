@@ -18,7 +18,8 @@ pub fn locate(name_or_path: &str, dir: &Path) -> Result<PathBuf, ScenarioError> 
     if !name_or_path.ends_with(".toml") && in_dir.is_file() {
         return Ok(in_dir);
     }
-    if name_or_path.ends_with(".toml") || as_path.components().count() > 1 {
+    // `SUITE/NAME` that names nothing is a mistyped name, not a path to read.
+    if name_or_path.ends_with(".toml") || (as_path.components().count() > 1 && as_path.exists()) {
         return Ok(as_path.to_path_buf());
     }
     Err(unknown(name_or_path, dir))
@@ -53,11 +54,45 @@ fn unknown(name: &str, dir: &Path) -> ScenarioError {
             .into_iter()
             .map(|(n, _)| format!("{n}/ (a suite)")),
     );
+    let mut candidates: Vec<String> = list(dir).into_iter().map(|(n, _)| n).collect();
+    for (suite, path) in suites(dir) {
+        candidates.push(suite.clone());
+        candidates.extend(list(&path).into_iter().map(|(n, _)| format!("{suite}/{n}")));
+    }
     ScenarioError::Unknown {
         name: name.to_owned(),
         dir: dir.to_path_buf(),
         known,
+        closest: closest(name, &candidates),
     }
+}
+
+/// The candidate nearest to `name` by edit distance, if it is at most a third of the name's
+/// length away (at least one edit): near enough to be a typo, not just another name.
+fn closest(name: &str, candidates: &[String]) -> Option<String> {
+    let allowed = (name.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// The scenarios in `dir`: (name, path), sorted by name. Only regular files count.
@@ -189,5 +224,25 @@ mod tests {
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("bytes long"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_typo_gets_the_nearest_name_and_a_stranger_gets_none() {
+        let known: Vec<String> = ["restart-always", "backoff", "differential/api"]
+            .map(String::from)
+            .into();
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            closest("restart-alway", &known).as_deref(),
+            Some("restart-always")
+        );
+        assert_eq!(closest("bakoff", &known).as_deref(), Some("backoff"));
+        assert_eq!(
+            closest("differential/apj", &known).as_deref(),
+            Some("differential/api")
+        );
+        assert_eq!(closest("zzz", &known), None);
+        assert_eq!(closest("", &known), None);
     }
 }
