@@ -14,6 +14,10 @@ scenario NAME *ARGS:
 sim NAME *ARGS:
     cargo run --quiet --release -p halab -- scenario run {{NAME}} --runtime sim {{ARGS}}
 
+# Put `halab` on your PATH (~/.cargo/bin).
+install:
+    cargo install --locked --path crates/halab
+
 # List the scenarios.
 scenarios:
     cargo run --quiet --release -p halab -- scenario list

@@ -125,3 +125,37 @@ fn a_scenarios_folder_here_is_named_when_it_hides_the_built_in_one() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stderr.is_empty(), "{out}");
 }
+
+/// `scenario compare`: the simulator's prediction and a lab's run of `kill-vs-crash`, event by
+/// event. Docker 20.10 does what the model says here, so every row matches.
+#[test]
+fn compare_puts_the_prediction_beside_a_real_run() {
+    require_root();
+    let state = StateDir::new();
+    let out = run(halab(&state, &["scenario", "compare", "kill-vs-crash"]));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("side by side: predicted by sim seed 0 | observed on lab "),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains("the real daemon did what the simulator predicted, event for event"),
+        "{out}"
+    );
+    let table = out.stdout.split("side by side:").nth(1).expect("a table");
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("die(137)")).collect();
+    assert_eq!(
+        rows.len(),
+        2,
+        "a crash and a docker kill, each on both sides:\n{out}"
+    );
+    assert!(
+        rows.iter().all(|r| r.matches("die(137)").count() == 2),
+        "{out}"
+    );
+    assert!(!out.stdout.contains('≠'), "{out}");
+    assert!(out.stderr.contains("simulating engine 20.10"), "{out}");
+    assert!(state.labs().is_empty(), "the run's lab was not removed");
+}

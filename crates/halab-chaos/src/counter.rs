@@ -122,24 +122,30 @@ impl CounterFile {
 }
 
 /// Writes `order` (an exit code, or `oom`) for the program of the service whose directory is
-/// `dir` (see [`crate::program::ORDER_FILE`]). The file is opened without following a symlink
-/// and without blocking on a FIFO, and written only if it is a regular file.
+/// `dir` (see [`crate::program::ORDER_FILE`]).
+///
+/// The program polls for the order file and reads it the moment it appears, so the file must
+/// appear whole: it is written under another name and renamed into place (a file created and
+/// then written was once read empty under load, and `exit` of nothing is exit 0). The container
+/// shares the directory and may have put anything at either name: whatever is at the temporary
+/// name is removed (a symlink itself, never its target), the file is created anew without
+/// following a symlink, and the rename replaces the order file's name, not what it points to.
 pub fn write_order(dir: &Path, order: &str) -> io::Result<()> {
     let path = dir.join(crate::program::ORDER_FILE);
+    let staged = dir.join(format!("{}.new", crate::program::ORDER_FILE));
+    match std::fs::remove_file(&staged) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
+        .create_new(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .mode(0o666)
-        .open(&path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    file.set_len(0)?;
-    file.write_all(format!("{order}\n").as_bytes())
+        .open(&staged)?;
+    file.write_all(format!("{order}\n").as_bytes())?;
+    drop(file);
+    std::fs::rename(&staged, &path)
 }
 
 #[cfg(test)]
@@ -184,6 +190,28 @@ mod tests {
         std::fs::remove_file(dir.join("n")).unwrap();
         std::fs::write(dir.join("n"), "1".repeat(1 << 20)).unwrap();
         assert_eq!(counter.read(), None, "a huge file is not read");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_order_appears_whole_and_never_through_what_the_container_planted() {
+        let dir = scratch("order");
+        let order = dir.join(crate::program::ORDER_FILE);
+        let staged = dir.join(format!("{}.new", crate::program::ORDER_FILE));
+        let outside = dir.join("outside");
+        std::fs::write(&outside, "keep\n").unwrap();
+        std::os::unix::fs::symlink(&outside, &order).unwrap();
+        std::os::unix::fs::symlink(&outside, &staged).unwrap();
+        write_order(&dir, "3").unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep\n");
+        let meta = std::fs::symlink_metadata(&order).unwrap();
+        assert!(meta.is_file(), "the order file is a file of its own now");
+        assert_eq!(std::fs::read_to_string(&order).unwrap(), "3\n");
+        assert!(!staged.exists(), "nothing is left at the staging name");
+        let made = std::process::Command::new("mkfifo").arg(&staged).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        write_order(&dir, "oom").unwrap();
+        assert_eq!(std::fs::read_to_string(&order).unwrap(), "oom\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,6 +21,7 @@ pub mod report;
 pub mod run_dir;
 pub mod runner;
 pub mod scenario;
+pub mod side_by_side;
 #[cfg(test)]
 mod testing;
 pub mod text;

@@ -90,6 +90,15 @@ impl ContainerAction {
             ContainerAction::Destroy => "destroy",
         }
     }
+
+    /// A short spelling for tables and messages: `die(143)`, `kill(15)`, else the name.
+    pub fn short(&self) -> String {
+        match self {
+            ContainerAction::Die { exit_code } => format!("die({exit_code})"),
+            ContainerAction::Kill { signal } => format!("kill({signal})"),
+            other => other.name().to_owned(),
+        }
+    }
 }
 
 /// What the daemon itself did, as opposed to what was done to it (a daemon [`Op`]).
@@ -255,8 +264,6 @@ pub struct History {
     dies: std::collections::BTreeMap<String, usize>,
     /// Each service's state as its latest event (by time) says, and that event's time.
     states: std::collections::BTreeMap<String, (Nanos, ServiceState)>,
-    /// The position of the last daemon entry: an op's invoke or good end, or the daemon's own.
-    last_daemon: Option<usize>,
     /// The position of the last entry that says what state the daemon is in: the daemon's own
     /// (stopped, ready, lost), or a daemon op that ended well.
     last_daemon_state: Option<usize>,
@@ -318,20 +325,16 @@ impl History {
         }
         // A daemon operation that failed, or whose outcome is unknown, says nothing new of the
         // daemon: a loss recorded while a start was failing stays the last word.
-        let (daemon, state) = match &entry.what {
-            Happening::Daemon { .. } => (true, true),
-            Happening::Op {
-                op: Op::Daemon(_),
-                step,
-                ..
-            } => (
-                !matches!(step, OpStep::Fail { .. } | OpStep::Info { .. }),
-                matches!(step, OpStep::Ok { .. }),
-            ),
-            _ => (false, false),
-        };
-        track(&mut self.last_daemon, daemon, at);
-        track(&mut self.last_daemon_state, state, at);
+        let daemon_state = matches!(
+            &entry.what,
+            Happening::Daemon { .. }
+                | Happening::Op {
+                    op: Op::Daemon(_),
+                    step: OpStep::Ok { .. },
+                    ..
+                }
+        );
+        track(&mut self.last_daemon_state, daemon_state, at);
         self.entries.insert(at, entry);
     }
 
@@ -348,12 +351,6 @@ impl History {
     /// `service`'s state as its latest event says (`None` before any), at once.
     pub fn service_state(&self, service: &str) -> Option<ServiceState> {
         self.states.get(service).map(|(_, state)| *state)
-    }
-
-    /// The last daemon entry by position in the history — a daemon op's invoke or good end, or
-    /// what the daemon did by itself — at once.
-    pub fn last_daemon_entry(&self) -> Option<&Entry> {
-        self.entries.get(self.last_daemon?)
     }
 
     /// Whether the daemon is lost and not back: the last entry that says what state the daemon
@@ -644,7 +641,6 @@ mod tests {
         assert!(h.daemon_lost(), "an older daemon entry is not the last");
         h.record(op(40, 2, OpStep::Invoke, Op::Daemon(DaemonOp::Start)));
         assert!(h.daemon_lost(), "a start asked for is not a start done");
-        assert_eq!(h.last_daemon_entry().map(|e| e.at), Some(Nanos(40)));
         h.record(op(
             41,
             2,

@@ -56,9 +56,7 @@ impl Output {
     /// A short spelling for tables and failure messages: `die(143)`, `kill(15)`, `→204`.
     pub fn short(&self) -> String {
         match self {
-            Output::Event(ContainerAction::Die { exit_code }) => format!("die({exit_code})"),
-            Output::Event(ContainerAction::Kill { signal }) => format!("kill({signal})"),
-            Output::Event(action) => action.name().to_owned(),
+            Output::Event(action) => action.short(),
             Output::UpdateEvent => "update".to_owned(),
             Output::Reply { answer, .. } => match answer {
                 Answer::Status { code } => format!("→{code}"),

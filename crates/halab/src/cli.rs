@@ -77,6 +77,9 @@ impl From<EngineArg> for halab_model::EngineVersion {
 pub enum ScenarioCommand {
     /// Run a scenario by name (from the scenarios directory) or by path.
     Run(RunArgs),
+    /// Run a scenario in the simulator, then on a real daemon, and show both runs' events side
+    /// by side, with the differences marked.
+    Compare(CompareArgs),
     /// List the scenarios in the scenarios directory.
     List(ScenariosDir),
     /// Print the range of every number and the shape of every name a scenario takes.
@@ -135,6 +138,38 @@ pub struct RunArgs {
     /// Judge the run with a deliberately wrong model (to see the oracle catch it).
     #[arg(long, value_name = "MUTANT", hide = true)]
     pub model_mutant: Option<halab_model::Mutant>,
+
+    #[command(flatten)]
+    pub dir: ScenariosDir,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// A scenario name (see `halab scenario list`) or a path to a .toml file.
+    pub scenario: String,
+
+    /// Override a scenario parameter, e.g. --set sleep=1 (repeatable); both runs get it.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+
+    /// The simulator's seed.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Run both daemons (the simulated one and the run's lab) with --live-restore.
+    #[arg(long, conflicts_with_all = ["docker_host", "lab"])]
+    pub live_restore: bool,
+
+    /// Leave out the phases that stop or start the daemon, in both runs.
+    #[arg(long)]
+    pub skip_daemon_phases: bool,
+
+    /// The static busybox the lab image is built from.
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
 
     #[command(flatten)]
     pub dir: ScenariosDir,

@@ -13,8 +13,8 @@ use halab_lab::{Lab, LabOptions};
 use halab_model::DaemonOp;
 
 use crate::cli::{
-    Cli, Command, EngineArg, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs, RuntimeArg,
-    ScenarioCommand, ScenariosDir, TargetArgs,
+    Cli, Command, CompareArgs, EngineArg, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs,
+    RuntimeArg, ScenarioCommand, ScenariosDir, TargetArgs,
 };
 use crate::exit;
 
@@ -23,6 +23,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Scenario(ScenarioCommand::Run(args)) => {
             let state_root = args.target.state.root();
             run_scenario(args, state_root).await
+        }
+        Command::Scenario(ScenarioCommand::Compare(args)) => {
+            let state_root = args.target.state.root();
+            compare_scenario(args, state_root).await
         }
         Command::Scenario(ScenarioCommand::List(dir)) => list_scenarios(&dir),
         Command::Scenario(ScenarioCommand::Limits) => {
@@ -120,15 +124,9 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         (RuntimeArg::Sim, _, _) => {
             bail!("--runtime sim simulates its own daemon: it takes no --docker-host or --lab")
         }
-        (RuntimeArg::Docker, Some(host), _) => RuntimeChoice::Docker(Target::Host {
-            docker_host: host.clone(),
-        }),
-        (RuntimeArg::Docker, None, Some(name)) => {
-            RuntimeChoice::Docker(Target::Lab { name: name.clone() })
+        (RuntimeArg::Docker, ..) => {
+            RuntimeChoice::Docker(docker_target(&args.target, args.live_restore))
         }
-        (RuntimeArg::Docker, None, None) => RuntimeChoice::Docker(Target::NewLab {
-            live_restore: args.live_restore,
-        }),
     };
     let options = RunOptions {
         runtime,
@@ -174,6 +172,62 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
     Ok(exit::of(verdict))
 }
 
+/// The real daemon a run goes to: --docker-host, --lab, or a lab started for the run.
+fn docker_target(target: &TargetArgs, live_restore: bool) -> Target {
+    match (&target.docker_host, &target.lab) {
+        (Some(host), _) => Target::Host {
+            docker_host: host.clone(),
+        },
+        (None, Some(name)) => Target::Lab { name: name.clone() },
+        (None, None) => Target::NewLab { live_restore },
+    }
+}
+
+/// The simulator's prediction, then the real run, then both side by side. Exit status 1 when
+/// they differ by an event, else the real run's verdict.
+async fn compare_scenario(args: CompareArgs, state_root: PathBuf) -> Result<u8> {
+    let dir = scenarios_dir(&args.dir);
+    let path = scenario::locate(&args.scenario, &dir)?;
+    let sets = scenario::parse_sets(&args.sets)?;
+    let scenario = scenario::load(&path, &sets)?;
+    let options = |runtime| RunOptions {
+        runtime,
+        skip_daemon_phases: args.skip_daemon_phases,
+        busybox: args.busybox.clone(),
+        state_root: state_root.clone(),
+        mutant: None,
+    };
+    let mut view = halab_chaos::view::for_stderr();
+    let predicted = halab_chaos::run(
+        &scenario,
+        &options(RuntimeChoice::Sim {
+            seed: args.seed,
+            live_restore: args.live_restore,
+            engine: halab_model::EngineVersion::V20_10,
+        }),
+        view.as_mut(),
+    )
+    .await?;
+    let real = halab_chaos::run(
+        &scenario,
+        &options(RuntimeChoice::Docker(docker_target(
+            &args.target,
+            args.live_restore,
+        ))),
+        view.as_mut(),
+    )
+    .await?;
+    emit(&real.summary())?;
+    let table =
+        halab_chaos::side_by_side::side_by_side(&scenario.service_names(), &predicted, &real);
+    emit(&table.render())?;
+    Ok(if table.differences() > 0 {
+        exit::FAIL
+    } else {
+        exit::of(real.verdict)
+    })
+}
+
 fn list_scenarios(dir: &ScenariosDir) -> Result<u8> {
     let dir = scenarios_dir(dir);
     let found = scenario::list(&dir);
@@ -191,8 +245,12 @@ fn list_scenarios(dir: &ScenariosDir) -> Result<u8> {
     }
     let rows: Vec<(String, String)> = rows
         .into_iter()
-        .map(|(name, path)| (halab_chaos::text::one_line(&name).into_owned(), path))
-        .map(|(name, path)| (name, describe(&path)))
+        .map(|(name, path)| {
+            (
+                halab_chaos::text::one_line(&name).into_owned(),
+                describe(&path),
+            )
+        })
         .collect();
     let width = rows
         .iter()

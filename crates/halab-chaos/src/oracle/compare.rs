@@ -52,14 +52,6 @@ struct Action<'s, 'h> {
     span: &'s OpSpan<'h>,
 }
 
-fn short(action: &ContainerAction) -> String {
-    match action {
-        ContainerAction::Die { exit_code } => format!("die({exit_code})"),
-        ContainerAction::Kill { signal } => format!("kill({signal})"),
-        other => other.name().to_owned(),
-    }
-}
-
 fn counted(action: &ContainerAction) -> bool {
     !matches!(action, ContainerAction::Create | ContainerAction::Destroy)
 }
@@ -249,9 +241,9 @@ fn events(
     };
     let (o_n, p_n) = (before(observed), before(predicted));
     let (o, p) = (&observed[..o_n], &predicted[..p_n]);
-    let said = |seen: &[Seen]| seen.iter().map(|e| short(&e.action)).collect::<Vec<_>>();
+    let said = |seen: &[Seen]| seen.iter().map(|e| e.action.short()).collect::<Vec<_>>();
     let differs_at = (0..o.len().max(p.len()))
-        .find(|&i| o.get(i).map(|e| short(&e.action)) != p.get(i).map(|e| short(&e.action)));
+        .find(|&i| o.get(i).map(|e| e.action.short()) != p.get(i).map(|e| e.action.short()));
     let base = |verdict, detail| {
         CheckResult::new(NAME, service, verdict, detail)
             .fact("observed", said(observed))
@@ -290,8 +282,8 @@ fn events(
         what: format!("event {} of {service}", i + 1),
         observed: o
             .get(i)
-            .map(|e| frame.mark(e.at, e.position, short(&e.action))),
-        predicted: p.get(i).map(|e| frame.mark(e.at, None, short(&e.action))),
+            .map(|e| frame.mark(e.at, e.position, e.action.short())),
+        predicted: p.get(i).map(|e| frame.mark(e.at, None, e.action.short())),
         op: op_mark,
     }];
     // A race: the harness acted between the model's and the daemon's time of an earlier pair;
@@ -336,7 +328,7 @@ fn events(
     } else {
         (Verdict::Fail, "")
     };
-    let shown = |seen: Option<&Seen>| seen.map_or("nothing".to_owned(), |e| short(&e.action));
+    let shown = |seen: Option<&Seen>| seen.map_or("nothing".to_owned(), |e| e.action.short());
     base(
         verdict,
         format!(
