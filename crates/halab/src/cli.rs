@@ -121,6 +121,20 @@ pub struct RunArgs {
     pub engine: Option<EngineArg>,
 
     #[command(flatten)]
+    pub setup: RunSetup,
+
+    /// Judge the run with a deliberately wrong model (to see the oracle catch it).
+    #[arg(long, value_name = "MUTANT", hide = true)]
+    pub model_mutant: Option<halab_model::Mutant>,
+
+    #[command(flatten)]
+    pub dir: ScenariosDir,
+}
+
+/// Where and how a scenario runs, for every command that runs one.
+#[derive(Debug, Args)]
+pub struct RunSetup {
+    #[command(flatten)]
     pub target: TargetArgs,
 
     /// Run the daemon (the run's lab, or the simulated one) with --live-restore.
@@ -134,13 +148,6 @@ pub struct RunArgs {
     /// The static busybox the lab image is built from.
     #[arg(long, value_name = "PATH")]
     pub busybox: Option<PathBuf>,
-
-    /// Judge the run with a deliberately wrong model (to see the oracle catch it).
-    #[arg(long, value_name = "MUTANT", hide = true)]
-    pub model_mutant: Option<halab_model::Mutant>,
-
-    #[command(flatten)]
-    pub dir: ScenariosDir,
 }
 
 #[derive(Debug, Args)]
@@ -157,19 +164,7 @@ pub struct CompareArgs {
     pub seed: u64,
 
     #[command(flatten)]
-    pub target: TargetArgs,
-
-    /// Run both daemons (the simulated one and the run's lab) with --live-restore.
-    #[arg(long, conflicts_with_all = ["docker_host", "lab"])]
-    pub live_restore: bool,
-
-    /// Leave out the phases that stop or start the daemon, in both runs.
-    #[arg(long)]
-    pub skip_daemon_phases: bool,
-
-    /// The static busybox the lab image is built from.
-    #[arg(long, value_name = "PATH")]
-    pub busybox: Option<PathBuf>,
+    pub setup: RunSetup,
 
     #[command(flatten)]
     pub dir: ScenariosDir,

@@ -14,18 +14,18 @@ use halab_model::DaemonOp;
 
 use crate::cli::{
     Cli, Command, CompareArgs, EngineArg, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs,
-    RuntimeArg, ScenarioCommand, ScenariosDir, TargetArgs,
+    RunSetup, RuntimeArg, ScenarioCommand, ScenariosDir, TargetArgs,
 };
 use crate::exit;
 
 pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scenario(ScenarioCommand::Run(args)) => {
-            let state_root = args.target.state.root();
+            let state_root = args.setup.target.state.root();
             run_scenario(args, state_root).await
         }
         Command::Scenario(ScenarioCommand::Compare(args)) => {
-            let state_root = args.target.state.root();
+            let state_root = args.setup.target.state.root();
             compare_scenario(args, state_root).await
         }
         Command::Scenario(ScenarioCommand::List(dir)) => list_scenarios(&dir),
@@ -106,10 +106,11 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         .iter()
         .map(|path| scenario::load(path, &sets))
         .collect::<Result<Vec<_>, _>>()?;
-    let runtime = match (args.runtime, &args.target.docker_host, &args.target.lab) {
+    let setup = &args.setup;
+    let runtime = match (args.runtime, &setup.target.docker_host, &setup.target.lab) {
         (RuntimeArg::Sim, None, None) => RuntimeChoice::Sim {
             seed: args.seed.unwrap_or(0),
-            live_restore: args.live_restore,
+            live_restore: setup.live_restore,
             engine: args.engine.unwrap_or(EngineArg::V20_10).into(),
         },
         (RuntimeArg::Docker, ..) if args.seed.is_some() || args.engine.is_some() => bail!(
@@ -124,17 +125,9 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         (RuntimeArg::Sim, _, _) => {
             bail!("--runtime sim simulates its own daemon: it takes no --docker-host or --lab")
         }
-        (RuntimeArg::Docker, ..) => {
-            RuntimeChoice::Docker(docker_target(&args.target, args.live_restore))
-        }
+        (RuntimeArg::Docker, ..) => RuntimeChoice::Docker(docker_target(setup)),
     };
-    let options = RunOptions {
-        runtime,
-        skip_daemon_phases: args.skip_daemon_phases,
-        busybox: args.busybox.clone(),
-        state_root,
-        mutant: args.model_mutant,
-    };
+    let options = run_options(setup, runtime, state_root, args.model_mutant);
     let mut view = halab_chaos::view::for_stderr();
     let mut reports = Vec::new();
     for scenario in &scenarios {
@@ -173,13 +166,30 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
 }
 
 /// The real daemon a run goes to: --docker-host, --lab, or a lab started for the run.
-fn docker_target(target: &TargetArgs, live_restore: bool) -> Target {
-    match (&target.docker_host, &target.lab) {
+fn docker_target(setup: &RunSetup) -> Target {
+    match (&setup.target.docker_host, &setup.target.lab) {
         (Some(host), _) => Target::Host {
             docker_host: host.clone(),
         },
         (None, Some(name)) => Target::Lab { name: name.clone() },
-        (None, None) => Target::NewLab { live_restore },
+        (None, None) => Target::NewLab {
+            live_restore: setup.live_restore,
+        },
+    }
+}
+
+fn run_options(
+    setup: &RunSetup,
+    runtime: RuntimeChoice,
+    state_root: PathBuf,
+    mutant: Option<halab_model::Mutant>,
+) -> RunOptions {
+    RunOptions {
+        runtime,
+        skip_daemon_phases: setup.skip_daemon_phases,
+        busybox: setup.busybox.clone(),
+        state_root,
+        mutant,
     }
 }
 
@@ -190,19 +200,13 @@ async fn compare_scenario(args: CompareArgs, state_root: PathBuf) -> Result<u8> 
     let path = scenario::locate(&args.scenario, &dir)?;
     let sets = scenario::parse_sets(&args.sets)?;
     let scenario = scenario::load(&path, &sets)?;
-    let options = |runtime| RunOptions {
-        runtime,
-        skip_daemon_phases: args.skip_daemon_phases,
-        busybox: args.busybox.clone(),
-        state_root: state_root.clone(),
-        mutant: None,
-    };
+    let options = |runtime| run_options(&args.setup, runtime, state_root.clone(), None);
     let mut view = halab_chaos::view::for_stderr();
     let predicted = halab_chaos::run(
         &scenario,
         &options(RuntimeChoice::Sim {
             seed: args.seed,
-            live_restore: args.live_restore,
+            live_restore: args.setup.live_restore,
             engine: halab_model::EngineVersion::V20_10,
         }),
         view.as_mut(),
@@ -210,10 +214,7 @@ async fn compare_scenario(args: CompareArgs, state_root: PathBuf) -> Result<u8> 
     .await?;
     let real = halab_chaos::run(
         &scenario,
-        &options(RuntimeChoice::Docker(docker_target(
-            &args.target,
-            args.live_restore,
-        ))),
+        &options(RuntimeChoice::Docker(docker_target(&args.setup))),
         view.as_mut(),
     )
     .await?;
