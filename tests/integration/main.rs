@@ -9,14 +9,18 @@ mod support;
 
 mod bad_input;
 mod book;
+mod chaos_run;
+mod chaos_suite;
 mod cli;
 mod differential;
 mod faults;
+mod foreign;
 mod hostile;
 mod lab;
 mod mutants;
 mod observe;
 mod reference;
+mod report_html;
 mod scenarios;
 mod seed;
 mod sim;

@@ -365,3 +365,29 @@ macro_rules! on_a_lab_and_in_the_simulator {
         }
     };
 }
+
+/// `docker -H HOST ARGS`: the docker CLI on a lab's socket.
+pub fn docker_on(host: &str, args: &[&str]) -> Outcome {
+    Command::new("docker")
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .output()
+        .expect("these tests need the docker CLI (`docker` is not on PATH)")
+        .into()
+}
+
+/// `halab lab up NAME` and the lab image built in it: the lab's address and the image's tag.
+pub fn lab_with_image(state: &StateDir, name: &str) -> (String, String) {
+    let up = run(halab(state, &["lab", "up", name]));
+    assert_eq!(up.code, 0, "{up}");
+    let host = up
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("export DOCKER_HOST="))
+        .unwrap_or_else(|| panic!("no DOCKER_HOST in {up}"))
+        .to_owned();
+    let tag = run(halab(state, &["image", "build", "--lab", name]));
+    assert_eq!(tag.code, 0, "{tag}");
+    (host, tag.stdout.trim().to_owned())
+}

@@ -4,6 +4,7 @@
 use halab_model::Mutant;
 
 use crate::checks::{self, Subject, Verdict};
+use crate::metrics;
 use crate::oracle::Slack;
 use crate::report::{self, Report};
 use crate::runner::Played;
@@ -21,6 +22,15 @@ pub(crate) fn judge(scenario: &Scenario, mutant: Option<Mutant>, played: Played)
     };
     let results = checks::run_checks(&subject);
     let verdict = Verdict::of(&results);
+    // The model itself (not the mutant) gives the back-off each restart is measured against.
+    let replayed = crate::oracle::replay(
+        scenario,
+        played.engine,
+        played.live_restore,
+        None,
+        &played.history,
+    );
+    let metrics = metrics::metrics(scenario, &played.history, &played.phases, &replayed);
     let services = scenario
         .services
         .iter()
@@ -37,7 +47,61 @@ pub(crate) fn judge(scenario: &Scenario, mutant: Option<Mutant>, played: Played)
         phases: played.phases,
         services,
         timings: report::timings(&played.history),
+        metrics,
         slack: Slack::from_history(&played.history),
         history: played.history,
     }
+}
+
+/// Judges a run again from what its report directory kept (see [`crate::report_dir`]): the
+/// scenario as played, what was known when its daemon was ready, its history, and its phases.
+/// A run that never wrote its report is `unknown` as a whole, whatever its prefix shows: the
+/// history may end before what would have failed.
+pub fn judge_again(loaded: crate::report_dir::Loaded) -> Report {
+    let crate::report_dir::Loaded {
+        scenario,
+        started,
+        history,
+        finished,
+        phases,
+        torn_line,
+    } = loaded;
+    let started = started.unwrap_or_else(|| crate::runner::Started {
+        run_id: "(killed before its daemon was ready)".into(),
+        target: report::TargetInfo {
+            kind: "unknown".into(),
+            name: String::new(),
+            docker_host: String::new(),
+            engine_version: String::new(),
+        },
+        engine: halab_model::EngineVersion::V20_10,
+        live_restore: scenario.live_restore,
+    });
+    let played = Played {
+        run_id: started.run_id,
+        target: started.target,
+        live_restore: started.live_restore,
+        engine: started.engine,
+        phases,
+        history,
+    };
+    let entries = played.history.entries().len();
+    let mut report = judge(&scenario, None, played);
+    if !finished {
+        report.checks.insert(
+            0,
+            checks::CheckResult::new(
+                "run-finished",
+                "run",
+                Verdict::Unknown,
+                format!(
+                    "the run ended before it wrote its report (killed?): its history is a prefix of \
+                     {entries} entries{}, and what came after it is unknown",
+                    if torn_line { " and a torn last line" } else { "" }
+                ),
+            ),
+        );
+        report.verdict = Verdict::of(&report.checks);
+    }
+    report
 }

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use halab_model::{History, Inspected, Nanos, Op, OpStep, ServiceOp, Source};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::{CheckResult, Verdict};
+use crate::metrics::Metrics;
 use crate::oracle::Slack;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,22 +24,24 @@ pub struct Report {
     /// By service.
     pub services: BTreeMap<String, Counts>,
     pub timings: Timings,
+    /// Recovery times, availability, restart delays against the model's, detection latency.
+    pub metrics: Metrics,
     /// The tolerances the oracle took from the run.
     pub slack: Slack,
     pub history: History,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetInfo {
     /// `lab` (a daemon halab owns), `host` (a daemon given with --docker-host) or `sim`.
-    pub kind: &'static str,
+    pub kind: String,
     /// The lab's name, or the host address.
     pub name: String,
     pub docker_host: String,
     pub engine_version: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseReport {
     pub name: String,
     /// Skipped: a daemon phase on a daemon halab may not stop.
@@ -171,6 +174,7 @@ impl Report {
                 c.reconciled,
             );
         }
+        out.push_str(&self.metrics.summary());
         let daemon: Vec<String> = self
             .timings
             .daemon_ops

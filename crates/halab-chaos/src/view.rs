@@ -20,6 +20,8 @@ pub trait View: Send {
     /// New history entries, in the order they were recorded; `start` is when the run began, in
     /// the runtime's time.
     fn entries(&mut self, entries: &[Entry], start: Nanos);
+    /// The run's daemon is ready and its first phase is about to begin.
+    fn started(&mut self, _run: &crate::runner::Started) {}
 }
 
 /// The view for stderr: a status line when it is a terminal, plain lines either way.
@@ -115,10 +117,21 @@ struct Status {
     phase: String,
     services: BTreeMap<String, (ServiceState, u64, Option<u64>)>,
     daemon_up: bool,
+    /// Operations done that change something (faults, on a chaos run).
+    acted: u64,
 }
 
 impl Status {
     fn sees(&mut self, entry: &Entry) {
+        if let Happening::Op {
+            op,
+            step: OpStep::Invoke,
+            ..
+        } = &entry.what
+            && op.acts()
+        {
+            self.acted += 1;
+        }
         match &entry.what {
             Happening::Container {
                 service, action, ..
@@ -168,7 +181,7 @@ impl Status {
             })
             .collect();
         format!(
-            "[{}] {} · daemon {} · {:.1}s",
+            "[{}] {} · daemon {} · {} ops · {:.1}s",
             if self.phase.is_empty() {
                 "setup"
             } else {
@@ -176,6 +189,7 @@ impl Status {
             },
             services.join(" · "),
             if self.daemon_up { "up" } else { "down" },
+            self.acted,
             now.0 as f64 / 1e9
         )
     }

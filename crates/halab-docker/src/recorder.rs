@@ -39,7 +39,13 @@ impl Recorder {
 
     pub fn record(&self, at: Nanos, source: Source, what: Happening) {
         tracing::debug!(?what, ?source, "recorded");
-        let entry = Entry { at, source, what };
+        let seen = (source == Source::Events).then(crate::now);
+        let entry = Entry {
+            at,
+            source,
+            seen,
+            what,
+        };
         let mut inner = self.lock();
         inner.arrivals.push(entry.clone());
         inner.history.record(entry);

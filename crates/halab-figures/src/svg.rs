@@ -12,7 +12,19 @@ pub fn n(x: f64) -> String {
     }
 }
 
+/// Text made safe for XML: markup escaped, and control characters (which XML 1.0 cannot
+/// hold at all) shown as `\u{..}`.
 pub fn escape(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

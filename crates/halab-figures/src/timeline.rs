@@ -1,7 +1,18 @@
 //! A run's history as a timeline: the counter above, the service's and the daemon's state below,
 //! the phases on top, the daemon's down time shaded across everything.
+//!
+//! [`timeline`] draws the book's figure of a run: one service. [`lanes`] draws any history
+//! with a lane per service and every operation marked, each element with an id and classes a
+//! page can link to and style (the HTML report of `halab-chaos` embeds it); both share the
+//! frame, the daemon's states and the glyphs below.
 
-use halab_model::{ContainerAction, DaemonAction, DaemonOp, Happening, Nanos, Op, OpStep, Source};
+mod lanes;
+
+pub use lanes::{Lanes, Marker, lanes};
+
+use halab_model::{
+    ContainerAction, DaemonAction, DaemonOp, Happening, History, Nanos, Op, OpStep, Source,
+};
 
 use crate::run::Run;
 use crate::svg::{Svg, n, text_width, tick_step};
@@ -30,7 +41,7 @@ const KILL: &str = "#7b3fa0";
 const DIE: &str = "#444444";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum DaemonState {
+pub(crate) enum DaemonState {
     Up,
     Stopping { crash: bool },
     Down,
@@ -38,7 +49,7 @@ enum DaemonState {
 }
 
 impl DaemonState {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             DaemonState::Up => "up",
             DaemonState::Stopping { crash: false } => "stopping",
@@ -48,7 +59,7 @@ impl DaemonState {
         }
     }
 
-    fn colour(self) -> &'static str {
+    pub(crate) fn colour(self) -> &'static str {
         match self {
             DaemonState::Up => DAEMON_UP,
             DaemonState::Down => DAEMON_DOWN,
@@ -57,22 +68,25 @@ impl DaemonState {
     }
 }
 
-struct Frame {
-    t0: Nanos,
-    axis_end_s: f64,
+/// Time across the picture: `t0` at `left`, `axis_end_s` seconds later at `right`.
+pub(crate) struct Frame {
+    pub(crate) t0: Nanos,
+    pub(crate) axis_end_s: f64,
+    pub(crate) left: f64,
+    pub(crate) right: f64,
 }
 
 impl Frame {
-    fn secs(&self, at: Nanos) -> f64 {
-        (at.0 - self.t0.0) as f64 / 1e9
+    pub(crate) fn secs(&self, at: Nanos) -> f64 {
+        at.0.saturating_sub(self.t0.0) as f64 / 1e9
     }
 
-    fn x(&self, at: Nanos) -> f64 {
+    pub(crate) fn x(&self, at: Nanos) -> f64 {
         self.xs(self.secs(at))
     }
 
-    fn xs(&self, s: f64) -> f64 {
-        LEFT + s / self.axis_end_s * (WIDTH - LEFT - RIGHT)
+    pub(crate) fn xs(&self, s: f64) -> f64 {
+        self.left + s / self.axis_end_s * (self.right - self.left)
     }
 }
 
@@ -92,6 +106,8 @@ pub fn timeline(run: &Run) -> anyhow::Result<String> {
     let f = Frame {
         t0,
         axis_end_s: (end_s / step).ceil() * step,
+        left: LEFT,
+        right: WIDTH - RIGHT,
     };
 
     let title = format!("{}: a run on {}", run.scenario, run.target_phrase());
@@ -116,7 +132,7 @@ pub fn timeline(run: &Run) -> anyhow::Result<String> {
         r##"fill="#555555""##,
     );
 
-    let daemon = daemon_segments(run, end);
+    let daemon = daemon_segments(&run.history, run.start(), end);
     shade_daemon(&mut svg, &f, &daemon);
     let last_phase_end = phases(&mut svg, &f, run, end);
     if let Some(teardown) = last_phase_end.filter(|&t| end.0 - t.0 > 50_000_000) {
@@ -147,12 +163,17 @@ pub fn timeline(run: &Run) -> anyhow::Result<String> {
     Ok(svg.finish())
 }
 
-fn daemon_segments(run: &Run, end: Nanos) -> Vec<(Nanos, Nanos, DaemonState)> {
+/// The daemon's states from `start` to `end`, as its operations and its own actions tell.
+pub(crate) fn daemon_segments(
+    history: &History,
+    start: Nanos,
+    end: Nanos,
+) -> Vec<(Nanos, Nanos, DaemonState)> {
     let mut segments = Vec::new();
     let mut state = DaemonState::Up;
-    let mut since = run.start();
+    let mut since = start;
     // What the harness did to the daemon (its ops, begun and ended) and what it did by itself.
-    let changes = run.history.entries().iter().filter_map(|e| {
+    let changes = history.entries().iter().filter_map(|e| {
         let next = match &e.what {
             Happening::Op {
                 op: Op::Daemon(op),
@@ -486,7 +507,7 @@ fn legend_layout(with_inspect: bool) -> Vec<LegendItem> {
     placed
 }
 
-fn counter_dot(svg: &mut Svg, x: f64, y: f64) {
+pub(crate) fn counter_dot(svg: &mut Svg, x: f64, y: f64) {
     svg.raw(&format!(
         r##"<circle cx="{}" cy="{}" r="2.6" fill="#222222"/>"##,
         n(x),
@@ -494,7 +515,7 @@ fn counter_dot(svg: &mut Svg, x: f64, y: f64) {
     ));
 }
 
-fn glyph_start(svg: &mut Svg, x: f64, y: f64, hollow: bool) {
+pub(crate) fn glyph_start(svg: &mut Svg, x: f64, y: f64, hollow: bool) {
     let fill = if hollow { "#ffffff" } else { RUNNING };
     svg.raw(&format!(
         r#"<path d="M{},{} L{},{} L{},{} Z" fill="{fill}" stroke="{RUNNING}" stroke-width="1.2"/>"#,
@@ -507,7 +528,7 @@ fn glyph_start(svg: &mut Svg, x: f64, y: f64, hollow: bool) {
     ));
 }
 
-fn glyph_die(svg: &mut Svg, x: f64, y: f64, hollow: bool) {
+pub(crate) fn glyph_die(svg: &mut Svg, x: f64, y: f64, hollow: bool) {
     let dash = if hollow {
         r#" stroke-dasharray="1.5,1""#
     } else {
@@ -526,7 +547,7 @@ fn glyph_die(svg: &mut Svg, x: f64, y: f64, hollow: bool) {
     ));
 }
 
-fn glyph_kill(svg: &mut Svg, x: f64, y: f64) {
+pub(crate) fn glyph_kill(svg: &mut Svg, x: f64, y: f64) {
     svg.raw(&format!(
         r#"<path d="M{},{} L{},{} L{},{} L{},{} Z" fill="{KILL}"/>"#,
         n(x),

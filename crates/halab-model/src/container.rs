@@ -610,6 +610,19 @@ impl ContainerModel {
 
     // ----- state changes ---------------------------------------------------------------------
 
+    /// See [`crate::DaemonModel::observed_start`].
+    pub(crate) fn observed_start(&mut self, at: Nanos) {
+        // A start seen more than this after the model's is not the same start.
+        const LATEST_NS: i64 = 10_000_000_000;
+        let d = &mut self.disk;
+        if d.running
+            && d.started_at
+                .is_some_and(|started| started <= at && at.0 - started.0 <= LATEST_NS)
+        {
+            d.started_at = Some(at);
+        }
+    }
+
     /// Mirrors `container.(*State).SetRunning(pid, true)`.
     fn set_running(&mut self, now: Nanos) {
         let d = &mut self.disk;

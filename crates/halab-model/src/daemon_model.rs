@@ -100,6 +100,17 @@ impl DaemonModel {
         &self.containers[index]
     }
 
+    /// The daemon's own record of when the container at `index` last started (its
+    /// `State.StartedAt`), as a run observed it: a model that judges a real run measures each
+    /// run's length from there, as moby's exit handler does (`time.Since(c.StartedAt)` in
+    /// `daemon.(*Daemon).handleContainerExit`), not from its own idea of the start, which is
+    /// earlier by the daemon's start latency — enough, on a loaded machine, to put a 9 s run
+    /// over the 10 s back-off reset. Ignored unless the container is running and `at` is no
+    /// earlier than the model's start.
+    pub fn observed_start(&mut self, index: usize, at: Nanos) {
+        self.containers[index].observed_start(at);
+    }
+
     /// What inspect would show of `service` (the daemon's phase included).
     pub fn state(&self, index: usize) -> Observed {
         let mut state = self.containers[index].state();

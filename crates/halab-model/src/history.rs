@@ -245,8 +245,25 @@ impl Outage {
 pub struct Entry {
     pub at: Nanos,
     pub source: Source,
+    /// When halab recorded it, by the host clock, for an entry stamped by the daemon (an
+    /// event): `seen - at` is how long the news took to reach halab (detection latency).
+    /// `None` for what the harness stamped itself, and in the simulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Nanos>,
     #[serde(flatten)]
     pub what: Happening,
+}
+
+impl Entry {
+    /// An entry stamped `at` and not seen later than that.
+    pub fn new(at: Nanos, source: Source, what: Happening) -> Entry {
+        Entry {
+            at,
+            source,
+            seen: None,
+            what,
+        }
+    }
 }
 
 /// A run's history, ordered by `at` (entries with equal times keep the order they were added in).
@@ -541,11 +558,7 @@ mod tests {
     use crate::op::{ApiCall, ServiceOp};
 
     fn at(at: i64, source: Source, what: Happening) -> Entry {
-        Entry {
-            at: Nanos(at),
-            source,
-            what,
-        }
+        Entry::new(Nanos(at), source, what)
     }
 
     fn start(when: i64, source: Source) -> Entry {

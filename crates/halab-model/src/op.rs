@@ -118,8 +118,10 @@ impl fmt::Display for DaemonOp {
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceOp {
     /// A crash: `signal` sent from the host to the container's main process, outside the
-    /// Engine API. The daemon never hears of the signal, only of the exit (128 + `signal` if it
-    /// kills). While paused the signal waits for the thaw, except SIGKILL on cgroup v2.
+    /// Engine API. The daemon never hears of the signal, only of the exit. SIGKILL always kills
+    /// (exit 137); any other signal only as the workload answers it, for the process is its PID
+    /// namespace's init, which the kernel sends only the signals it handles. While paused the
+    /// signal waits for the thaw, except SIGKILL on cgroup v2.
     Signal { signal: i32 },
     /// The workload exits by itself with `code` (told to through its control file, on a real
     /// daemon). Ignored when no process runs, or while it is paused (a frozen process cannot

@@ -196,6 +196,7 @@ impl Simulator {
         self.history.record(Entry {
             at: self.now,
             source: Source::Harness,
+            seen: None,
             what,
         });
     }
@@ -356,6 +357,7 @@ impl Simulator {
                     self.history.record(Entry {
                         at: self.now,
                         source: Source::Events,
+                        seen: None,
                         what: Happening::Container {
                             node: self.node.clone(),
                             service,

@@ -81,10 +81,19 @@ impl ContainerModel {
         }
     }
 
-    /// A signal from the host kills the process (exit 128+N) without the daemon knowing why. A
-    /// frozen process holds it until thawed, except SIGKILL on cgroup v2.
+    /// A signal from the host, without the daemon knowing. SIGKILL kills the process (exit
+    /// 137); a frozen one holds it until thawed, except on cgroup v2. Any other signal is
+    /// answered as the workload answers it, exactly as when the daemon sends it: the process is
+    /// its PID namespace's init, and the kernel delivers to an init only the signals it has a
+    /// handler for, from the host as from inside — SIGKILL and SIGSTOP excepted
+    /// (`SIGNAL_UNKILLABLE`, kernel/signal.c `sig_task_ignored`). A SIGTERM from the host to a
+    /// busybox `sh` without a trap does nothing (seen on a lab, by a drawn chaos schedule).
     pub(crate) fn host_signal(&mut self, signal: i32, now: Nanos) {
-        let kills_frozen = signal == SIGKILL && self.config.daemon.cgroup == CgroupVersion::V2;
+        if signal != SIGKILL {
+            self.send_signal(signal, now);
+            return;
+        }
+        let kills_frozen = self.config.daemon.cgroup == CgroupVersion::V2;
         match &mut self.task {
             Task::Alive { frozen: true, held } if !kills_frozen => held.push(HeldSignal {
                 signal,
@@ -154,8 +163,8 @@ impl ContainerModel {
         *frozen = false;
         let held = mem::take(held);
         let spec = self.config.container;
-        // The first held signal that ends the process decides; the rest find it gone. A host's
-        // fatal signal kills like SIGKILL (see `ServiceOp::Signal`).
+        // The first held signal that ends the process decides; the rest find it gone.
+        // A SIGKILL from the host held while frozen kills at the thaw (see `ServiceOp::Signal`).
         let ending = held.iter().find_map(|h| {
             if h.fatal {
                 Some((killed_by(h.signal), true))

@@ -26,6 +26,11 @@ pub enum Command {
     /// Run and list scenarios.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// Run fault schedules on a daemon, drawn from a seed or written out, judged by the model.
+    #[command(subcommand)]
+    Chaos(ChaosCommand),
+    /// Judge a chaos run's report directory again and write its reports (also a killed run's).
+    Report(ReportArgs),
     /// Build halab's images (no registry is used).
     #[command(subcommand)]
     Image(ImageCommand),
@@ -36,6 +41,10 @@ pub enum Command {
     /// The reference model of Docker's restart semantics.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Benchmarks on a lab daemon halab starts (root): halab's view of recovery against the
+    /// daemon's own and the seed's bash loop.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete in.
@@ -86,6 +95,69 @@ pub enum ScenarioCommand {
     Limits,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ChaosCommand {
+    /// Run a chaos scenario: its `[chaos]` table draws a fault schedule from the seed (or it
+    /// holds one), the run streams its history to a report directory, and the model judges it.
+    Run(ChaosRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosRunArgs {
+    /// A scenario name (`chaos/mixed`, see `halab scenario list`) or a path to a .toml file.
+    pub scenario: String,
+
+    /// The seed the schedule is drawn from (and the simulator's): the same seed, the same
+    /// schedule [default: a random one, printed].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Seconds within which faults are drawn, instead of the `[chaos]` table's `duration`.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// The report directory: history.jsonl (streamed), result.json, report.html
+    /// [default: ./halab-reports/SCENARIO-seedN-TIME].
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
+    /// Also write the verdict per property as JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Print the schedule (as a scenario file's phase) and the seed, and do nothing else.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Override a scenario parameter, e.g. --set sleep=1 (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+
+    /// What to run on: a real Docker daemon, or the reference model in virtual time.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Docker)]
+    pub runtime: RuntimeArg,
+
+    /// The engine line the simulator models (with --runtime sim) [default: 20.10].
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub engine: Option<EngineArg>,
+
+    #[command(flatten)]
+    pub setup: RunSetup,
+
+    #[command(flatten)]
+    pub dir: ScenariosDir,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report directory written by `halab chaos run`.
+    pub dir: PathBuf,
+
+    /// Also write the verdict per property as JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ScenariosDir {
     /// The directory scenario names are looked up in [default: ./scenarios, else the one halab was built with].
@@ -111,7 +183,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = RuntimeArg::Docker)]
     pub runtime: RuntimeArg,
 
-    /// The simulator's seed (with --runtime sim) [default: 0]: the same seed gives the same run.
+    /// The seed [default: 0]: the simulator's (with --runtime sim), and the one a `[chaos]` table
+    /// draws its schedule from. The same seed gives the same run.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 

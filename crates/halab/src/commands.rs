@@ -13,8 +13,8 @@ use halab_lab::{Lab, LabOptions};
 use halab_model::DaemonOp;
 
 use crate::cli::{
-    Cli, Command, CompareArgs, EngineArg, GcArgs, ImageCommand, LabCommand, ModelCommand, RunArgs,
-    RunSetup, RuntimeArg, ScenarioCommand, ScenariosDir, TargetArgs,
+    ChaosCommand, Cli, Command, CompareArgs, EngineArg, GcArgs, ImageCommand, LabCommand,
+    ModelCommand, RunArgs, RunSetup, RuntimeArg, ScenarioCommand, ScenariosDir, TargetArgs,
 };
 use crate::exit;
 
@@ -33,6 +33,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             emit(&scenario::limits::reference_table())?;
             Ok(exit::PASS)
         }
+        Command::Chaos(ChaosCommand::Run(args)) => {
+            let state_root = args.setup.target.state.root();
+            crate::chaos::run(args, state_root).await
+        }
+        Command::Report(args) => crate::chaos::report(&args),
         Command::Image(ImageCommand::Build { target, busybox }) => {
             build_image(&target, busybox.as_deref(), &target.state.root()).await
         }
@@ -42,6 +47,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             emit(&halab_model::transition_table(engine.into()))?;
             Ok(exit::PASS)
         }
+        Command::Bench(bench) => crate::bench::run(bench).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "halab", &mut script);
@@ -53,7 +59,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
 
 /// Writes to stdout. A failed write (a closed pipe, a full disk) is an error the caller
 /// reports, never a panic as `print!` would make it.
-fn emit(text: &str) -> Result<()> {
+pub(crate) fn emit(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -62,13 +68,13 @@ fn emit(text: &str) -> Result<()> {
 }
 
 /// [`emit`] of one line.
-fn say(line: impl std::fmt::Display) -> Result<()> {
+pub(crate) fn say(line: impl std::fmt::Display) -> Result<()> {
     emit(&format!("{line}\n"))
 }
 
 /// The scenarios directory: as given, else ./scenarios, else the repository halab was built from.
 /// A ./scenarios that is not the built-in directory hides it, so that choice is said on stderr.
-fn scenarios_dir(dir: &ScenariosDir) -> PathBuf {
+pub(crate) fn scenarios_dir(dir: &ScenariosDir) -> PathBuf {
     if let Some(dir) = &dir.scenarios {
         return dir.clone();
     }
@@ -89,7 +95,7 @@ fn scenarios_dir(dir: &ScenariosDir) -> PathBuf {
 }
 
 /// A note on stderr, beside the progress; a closed stderr is not an error.
-fn tell(note: &str) {
+pub(crate) fn tell(note: &str) {
     let _ = writeln!(
         std::io::stderr().lock(),
         "halab: {}",
@@ -107,21 +113,26 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         .map(|path| scenario::load(path, &sets))
         .collect::<Result<Vec<_>, _>>()?;
     let setup = &args.setup;
+    // A scenario with a `[chaos]` table has its schedule drawn from the seed, on any runtime.
+    let drawn = scenarios.iter().any(|s| s.chaos.is_some());
+    let seed = args.seed.unwrap_or(0);
     let runtime = match (args.runtime, &setup.target.docker_host, &setup.target.lab) {
         (RuntimeArg::Sim, None, None) => RuntimeChoice::Sim {
-            seed: args.seed.unwrap_or(0),
+            seed,
             live_restore: setup.live_restore,
             engine: args.engine.unwrap_or(EngineArg::V20_10).into(),
         },
-        (RuntimeArg::Docker, ..) if args.seed.is_some() || args.engine.is_some() => bail!(
-            "--{} is the simulator's (with --runtime sim): a real daemon is neither seeded nor \
+        (RuntimeArg::Docker, ..) if (args.seed.is_some() && !drawn) || args.engine.is_some() => {
+            bail!(
+                "--{} is the simulator's (with --runtime sim): a real daemon is neither seeded nor \
              told its engine",
-            if args.seed.is_some() {
-                "seed"
-            } else {
-                "engine"
-            }
-        ),
+                if args.seed.is_some() {
+                    "seed"
+                } else {
+                    "engine"
+                }
+            )
+        }
         (RuntimeArg::Sim, _, _) => {
             bail!("--runtime sim simulates its own daemon: it takes no --docker-host or --lab")
         }
@@ -130,8 +141,18 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
     let options = run_options(setup, runtime, state_root, args.model_mutant);
     let mut view = halab_chaos::view::for_stderr();
     let mut reports = Vec::new();
+    let daemon_faults = setup.target.docker_host.is_none() && !setup.skip_daemon_phases;
     for scenario in &scenarios {
-        let report = halab_chaos::run(scenario, &options, view.as_mut()).await?;
+        let (scenario, schedule) = halab_chaos::chaos::expand(scenario, seed, None, daemon_faults);
+        if let Some(schedule) = schedule {
+            tell(&format!(
+                "{}: seed {seed}, {} faults drawn in {} s (`halab chaos run --dry-run` shows them)",
+                scenario.name,
+                schedule.faults(),
+                schedule.duration_ms as f64 / 1000.0
+            ));
+        }
+        let report = halab_chaos::run(&scenario, &options, view.as_mut()).await?;
         if !args.json {
             emit(&report.summary())?;
         }
@@ -166,7 +187,7 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
 }
 
 /// The real daemon a run goes to: --docker-host, --lab, or a lab started for the run.
-fn docker_target(setup: &RunSetup) -> Target {
+pub(crate) fn docker_target(setup: &RunSetup) -> Target {
     match (&setup.target.docker_host, &setup.target.lab) {
         (Some(host), _) => Target::Host {
             docker_host: host.clone(),
@@ -178,7 +199,7 @@ fn docker_target(setup: &RunSetup) -> Target {
     }
 }
 
-fn run_options(
+pub(crate) fn run_options(
     setup: &RunSetup,
     runtime: RuntimeChoice,
     state_root: PathBuf,

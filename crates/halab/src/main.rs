@@ -1,5 +1,7 @@
 //! The `halab` command line. Parsing and printing live here; the work is in the library crates.
 
+mod bench;
+mod chaos;
 mod cli;
 mod commands;
 

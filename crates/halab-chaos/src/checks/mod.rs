@@ -230,6 +230,7 @@ pub(crate) mod build {
             self.0.record(Entry {
                 at: Nanos::from_millis(ms),
                 source: Source::Events,
+                seen: None,
                 what,
             });
             self

@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use halab_model::{
-    ContainerAction, DaemonAction, DaemonConfig, DaemonModel, DaemonOp, DaemonPhase, EngineVersion,
-    History, Mutant, Nanos, Observed, Op, Order, Output, Run, Said, ServiceBehaviour, ServiceOp,
+    Answer, ApiCall, ContainerAction, DaemonAction, DaemonConfig, DaemonModel, DaemonOp,
+    DaemonPhase, EngineVersion, History, Mutant, Nanos, Observed, Op, Order, Output, Run, Said,
+    ServiceBehaviour, ServiceOp,
 };
 
 use crate::scenario::Scenario;
@@ -33,6 +34,8 @@ pub struct Replayed {
     pub states: BTreeMap<String, Vec<(Nanos, Observed)>>,
     /// When each daemon operation (by op id) ends in the model: the daemon down, or answering.
     pub daemon_ends: BTreeMap<u64, Nanos>,
+    /// The model's answer to each Engine API call (by op id), once it is given.
+    pub answers: BTreeMap<u64, Answer>,
 }
 
 struct Program {
@@ -91,6 +94,7 @@ pub fn replay(
         programs,
         out: Replayed::default(),
         pending_daemon: VecDeque::new(),
+        pending_calls: Vec::new(),
         ops_done: 0,
     };
     for (i, s) in scenario.services.iter().enumerate() {
@@ -138,6 +142,8 @@ struct Replay {
     out: Replayed,
     /// Daemon operations waiting for their end in the model.
     pending_daemon: VecDeque<(u64, DaemonOp)>,
+    /// API calls waiting for the model's answer: op id, service, call.
+    pending_calls: Vec<(u64, usize, ApiCall)>,
     /// The run's operations taken so far (waits included), the one being taken counted.
     ops_done: usize,
 }
@@ -177,6 +183,9 @@ impl Replay {
                         }
                     }
                     _ => {
+                        if let ServiceOp::Api(call) = s_op {
+                            self.pending_calls.push((id, i, *call));
+                        }
                         let said = self.model.apply(op, t);
                         self.absorb(said, t);
                     }
@@ -225,6 +234,16 @@ impl Replay {
                         ops_done: self.ops_done,
                     });
                 }
+                (Some(i), Output::Reply { call, answer }) => {
+                    if let Some(k) = self
+                        .pending_calls
+                        .iter()
+                        .position(|&(_, j, c)| j == i && c == call)
+                    {
+                        let (id, _, _) = self.pending_calls.remove(k);
+                        self.out.answers.insert(id, answer);
+                    }
+                }
                 (None, Output::Daemon(action)) => {
                     let ends = |op: DaemonOp| match action {
                         DaemonAction::Stopped => op.ends_daemon(),
@@ -259,6 +278,10 @@ impl Replay {
                 p.runs += 1;
                 let k = p.runs as usize - 1;
                 let anchor = p.observed_starts.get(k).copied().unwrap_or(t);
+                // The daemon's StartedAt is the observed start: the run's length, which decides
+                // whether the back-off resets, is measured from there.
+                self.model.observed_start(i, anchor);
+                let p = &mut self.programs[i];
                 let next_start = p
                     .observed_starts
                     .get(k + 1)

@@ -3,36 +3,19 @@
 //! it. Each change must turn the right property to `fail` or `unknown`, with evidence that
 //! points at the entry.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use halab_model::{ContainerAction, Entry, Happening, History};
 
 use super::Oracle;
 use crate::checks::{Check, CheckResult, Subject, Verdict};
-use crate::runner::{RunOptions, RuntimeChoice};
 use crate::scenario::{self, Scenario};
 use crate::view::Silent;
 
 /// `source` (a scenario file's text) played in the simulator: the scenario and its history.
 fn played(source: &str) -> (Scenario, History) {
     let scenario = scenario::parse(Path::new("doctored.toml"), source, &[]).expect("parses");
-    let options = RunOptions {
-        runtime: RuntimeChoice::Sim {
-            seed: 0,
-            live_restore: false,
-            engine: halab_model::EngineVersion::V20_10,
-        },
-        skip_daemon_phases: false,
-        busybox: None,
-        state_root: PathBuf::from("/nonexistent"),
-        mutant: None,
-    };
-    let report = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(crate::run(&scenario, &options, &mut Silent))
-        .expect("the simulated run");
+    let report = crate::testing::play_in_sim(&scenario, &mut Silent);
     assert_eq!(
         report.verdict,
         Verdict::Pass,
@@ -127,6 +110,7 @@ fn a_restart_that_should_not_have_happened_fails_the_events() {
     extra.record(Entry {
         at: die_at.plus_nanos(300_000_000),
         source: halab_model::Source::Events,
+        seen: None,
         what: Happening::Container {
             node: "sim".into(),
             service: "svc".into(),
@@ -332,4 +316,62 @@ fn a_daemon_that_answers_before_its_restore_is_done_fails_its_start_time() {
         property(&judge(&scenario, &history), "daemon", "daemon-start-time").verdict,
         Verdict::Pass
     );
+}
+
+const REMOVED: &str = r#"
+name = "removed"
+summary = "a service under `always`, crashed, then removed with docker rm -f"
+[services.svc]
+restart = "always"
+program = { runs = ["forever"] }
+[[phases]]
+name = "faults"
+do = [{ op = "crash", signal = "KILL" }, { op = "wait", starts = 1, timeout = 10 }, "docker-rm", { op = "wait", for = 1 }]
+"#;
+
+/// The history with every inspection of `svc` reading `status`, exit code -1 and
+/// `RestartCount` -1: what a real daemon's 404 leaves the docker runtime to record.
+fn read_as_gone(history: &History, status: &str) -> History {
+    doctored(history, |_, e| {
+        let mut e = e.clone();
+        if let Happening::Op {
+            step: halab_model::OpStep::Ok { read: Some(state) },
+            ..
+        } = &mut e.what
+        {
+            state.status = status.into();
+            state.exit_code = -1;
+            state.restart_count = -1;
+        }
+        Some(e)
+    })
+}
+
+/// A removed container has no exit code or `RestartCount` to read: when the model removed it
+/// too, its final state is its status alone — however the runtime fills the rest.
+#[test]
+fn a_removed_container_is_judged_by_its_status_alone() {
+    let (scenario, history) = played(REMOVED);
+    let results = judge(&scenario, &read_as_gone(&history, "removed"));
+    for name in ["final-status", "final-exit-code", "restart-count"] {
+        let p = property(&results, "svc", name);
+        assert_eq!(p.verdict, Verdict::Pass, "{p:#?}");
+    }
+    // The control: a container the model removed, read as merely exited, fails.
+    let results = judge(&scenario, &read_as_gone(&history, "exited"));
+    let status = property(&results, "svc", "final-status");
+    assert_eq!(status.verdict, Verdict::Fail, "{status:#?}");
+    let code = property(&results, "svc", "final-exit-code");
+    assert_eq!(code.verdict, Verdict::Fail, "{code:#?}");
+}
+
+/// And one the model keeps, read as removed, fails: the exemption is for the removed only.
+#[test]
+fn a_container_read_as_removed_that_the_model_keeps_fails() {
+    let (scenario, history) = played(NO_RESTART);
+    let results = judge(&scenario, &read_as_gone(&history, "removed"));
+    for name in ["final-status", "final-exit-code", "restart-count"] {
+        let p = property(&results, "svc", name);
+        assert_eq!(p.verdict, Verdict::Fail, "{name}: {p:#?}");
+    }
 }

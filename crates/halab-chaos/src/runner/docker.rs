@@ -29,7 +29,7 @@ use halab_model::{
 
 use super::engine::play;
 use super::names::RunNames;
-use super::{Played, RunError, RunOptions, Runtime, Target, daemon_lost};
+use super::{Played, RunError, RunOptions, Runtime, Started, Target, daemon_lost};
 use crate::counter::{CounterFile, write_order};
 use crate::program;
 use crate::report::TargetInfo;
@@ -377,16 +377,23 @@ async fn execute(
         service_dirs,
         counters: &counters,
     };
-    let phases = play(&mut rt, scenario, options.skip_daemon_phases, view).await;
     let target = TargetInfo {
-        kind,
+        kind: kind.to_owned(),
         name: target_name,
         docker_host,
         engine_version: daemon.engine_version,
     };
+    let engine = EngineVersion::for_release(&target.engine_version);
+    view.started(&Started {
+        run_id: run_id.clone(),
+        target: target.clone(),
+        engine,
+        live_restore,
+    });
+    let phases = play(&mut rt, scenario, options.skip_daemon_phases, view).await;
     Ok(Played {
         run_id,
-        engine: EngineVersion::for_release(&target.engine_version),
+        engine,
         target,
         live_restore,
         phases,

@@ -131,6 +131,17 @@ pub async fn run(
     Ok(judge(scenario, options.mutant, played))
 }
 
+/// What is known of a run once its daemon is ready, before its first phase: enough, with the
+/// scenario and the history, to judge it again later (`halab report`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Started {
+    pub run_id: String,
+    pub target: TargetInfo,
+    /// The engine line whose model judges the run.
+    pub engine: EngineVersion,
+    pub live_restore: bool,
+}
+
 /// What a runtime hands back once a run is over: everything the judgement needs.
 pub(crate) struct Played {
     pub run_id: String,

@@ -12,7 +12,7 @@ use halab_model::{
 
 use super::engine::play;
 use super::names::RunNames;
-use super::{Played, RunError, Runtime};
+use super::{Played, RunError, Runtime, Started};
 use crate::report::TargetInfo;
 use crate::scenario::Scenario;
 use crate::scenario::limits::MAX_SIM_ENTRIES;
@@ -80,6 +80,21 @@ pub(super) async fn run(
         .run_until(rt.sim.now().plus_nanos(latency.0), |_| false);
     rt.record(op_entry(0, OpStep::Ok { read: None }, &start));
     rt.read_counters();
+    let target = TargetInfo {
+        kind: "sim".into(),
+        name: format!(
+            "seed {seed}{}",
+            if live_restore { ", live-restore" } else { "" }
+        ),
+        docker_host: String::new(),
+        engine_version: format!("model of {}", engine.name()),
+    };
+    view.started(&Started {
+        run_id: names.run_id.clone(),
+        target: target.clone(),
+        engine,
+        live_restore,
+    });
     let phases = play(&mut rt, scenario, skip_daemon_phases, view).await;
     if rt.sim.over_limit() {
         return Err(RunError::SimulationTooLong {
@@ -88,15 +103,6 @@ pub(super) async fn run(
             virtual_secs: rt.sim.now().millis_since(EPOCH) / 1000,
         });
     }
-    let target = TargetInfo {
-        kind: "sim",
-        name: format!(
-            "seed {seed}{}",
-            if live_restore { ", live-restore" } else { "" }
-        ),
-        docker_host: String::new(),
-        engine_version: format!("model of {}", engine.name()),
-    };
     Ok(Played {
         run_id: names.run_id,
         target,

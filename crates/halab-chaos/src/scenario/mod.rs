@@ -27,6 +27,7 @@
 //! config, and halab runs as root.
 
 mod error;
+pub mod generator;
 pub mod limits;
 mod ops;
 mod paths;
@@ -61,7 +62,12 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub daemon: DaemonFile,
     pub services: Spanned<BTreeMap<Spanned<String>, ServiceFile>>,
-    pub phases: Spanned<Vec<PhaseFile>>,
+    /// Required, unless `[chaos]` draws the run's schedule.
+    #[serde(default)]
+    pub phases: Option<Spanned<Vec<PhaseFile>>>,
+    /// Faults drawn at random, reproducibly from a seed: the run's first phase.
+    #[serde(default)]
+    pub chaos: Option<Spanned<generator::ChaosFile>>,
     #[serde(default)]
     pub checks: ChecksFile,
 }
@@ -235,7 +241,8 @@ impl<'de> Deserialize<'de> for Templated {
 }
 
 /// A scenario with its parameters applied: everything the runner needs, typed and in range.
-#[derive(Debug, Clone, Serialize)]
+/// Kept beside a chaos run's history (`scenario.json`) so that `halab report` can judge it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     pub name: String,
     pub summary: String,
@@ -247,9 +254,12 @@ pub struct Scenario {
     pub services: Vec<Service>,
     pub phases: Vec<Phase>,
     pub checks: Checks,
+    /// The `[chaos]` table: a schedule is drawn from it for each run (see [`crate::chaos`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::Generator>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Service {
     /// `[a-z0-9][a-z0-9-]*`: it names the container, its directory and its label.
     pub name: String,
@@ -292,14 +302,19 @@ impl Service {
 }
 
 /// A phase: its operations, in one or more tracks played side by side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Phase {
     pub name: String,
     pub tracks: Vec<Track>,
+    /// Drawn at random (a `[chaos]` schedule): an operation the daemon refuses (a pause of a
+    /// container that is not running, say) is an outcome the oracle judges against the
+    /// model's answer, not a problem of the phase.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drawn: bool,
 }
 
 /// Operations done one after another.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Track {
     /// `None` for a phase's single `do` list.
     pub name: Option<String>,
@@ -318,7 +333,7 @@ impl Phase {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Checks {
     pub counter_matches_starts: bool,
     pub counter_never_decreases: bool,

@@ -97,7 +97,7 @@ pub(super) fn only_keys(
     }
 }
 
-fn op(
+pub(super) fn op(
     r: &Resolver<'_>,
     value: &Spanned<toml::Value>,
     field: &str,

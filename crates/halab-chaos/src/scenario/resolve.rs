@@ -95,6 +95,11 @@ impl<'a> Resolver<'a> {
             None => String::new(),
         };
         let services = self.services(&file)?;
+        let chaos = file
+            .chaos
+            .as_ref()
+            .map(|chaos| super::generator::generator(self, chaos, &services))
+            .transpose()?;
         let phases = self.phases(&file, &services)?;
         let checks = self.checks(&file, &services)?;
         Ok(Scenario {
@@ -106,6 +111,7 @@ impl<'a> Resolver<'a> {
             services,
             phases,
             checks,
+            chaos,
         })
     }
 
@@ -346,11 +352,21 @@ impl<'a> Resolver<'a> {
         file: &ScenarioFile,
         services: &[Service],
     ) -> Result<Vec<Phase>, ScenarioError> {
-        let list = file.phases.get_ref();
+        let Some(file_phases) = &file.phases else {
+            if file.chaos.is_some() {
+                return Ok(Vec::new());
+            }
+            return Err(self.error_at(
+                0,
+                "phases",
+                "the scenario says what a run does: `[[phases]]`, or a `[chaos]` table that draws a schedule".into(),
+            ));
+        };
+        let list = file_phases.get_ref();
         let (min, max) = limits::PHASES;
         if list.len() < min || list.len() > max {
             return Err(self.at(
-                &file.phases,
+                file_phases,
                 "phases",
                 format!(
                     "{} phases; a scenario has {min} to {max} (with none, a run would check nothing)",
@@ -362,6 +378,15 @@ impl<'a> Resolver<'a> {
         for (i, p) in list.iter().enumerate() {
             let field = |f: &str| format!("phases[{i}].{f}");
             let name = self.name(&p.name, &field("name"), MAX_NAME_CHARS)?;
+            if file.chaos.is_some() && name == crate::chaos::PHASE {
+                return Err(self.at(
+                    &p.name,
+                    &field("name"),
+                    format!(
+                        "the phase `{name}` is the one `[chaos]` draws: name this one otherwise"
+                    ),
+                ));
+            }
             if let Some(first) = list[..i].iter().find(|q| *q.name.get_ref() == name) {
                 let (line, _) = super::error::line_col(self.source, first.name.span().start);
                 return Err(self.at(
@@ -438,7 +463,11 @@ impl<'a> Resolver<'a> {
                     ));
                 }
             };
-            phases.push(Phase { name, tracks });
+            phases.push(Phase {
+                name,
+                tracks,
+                drawn: false,
+            });
         }
         Ok(phases)
     }
