@@ -201,15 +201,15 @@ fn passes_on_a_lab(scenario: &str, seed: &str, duration: &str) {
 
 #[test]
 fn the_random_schedule_passes_on_a_lab() {
-    passes_on_a_lab("chaos/mixed", LAB_SEED, "40");
+    passes_on_a_lab("chaos/mixed", LAB_SEED, "30");
 }
 
 #[test]
 fn the_eight_service_schedule_passes_on_a_lab() {
-    passes_on_a_lab("chaos/mixed-eight", "5", "30");
+    passes_on_a_lab("chaos/mixed-eight", "5", "20");
 }
 
-/// A seed whose 40-second schedule draws crashes, API calls and a daemon fault.
+/// A seed whose 30-second schedule draws crashes, API calls and a daemon fault.
 const LAB_SEED: &str = "3";
 
 #[test]
