@@ -17,8 +17,8 @@ fn a_wrong_model_fails_the_scenario_that_shows_the_difference_on_a_lab() {
             "scenario",
             "run",
             "policies-under-daemon-crash",
-            "--model-mutant",
-            "unless-stopped-as-always",
+            "--reference",
+            "mutant:unless-stopped-as-always",
             "--json",
         ],
     ));
@@ -67,7 +67,8 @@ fn every_mutant_is_caught_by_a_shipped_scenario() {
             .concat();
             run(halab(&state, &args))
         };
-        let wrong = judged(&["--model-mutant", mutant]);
+        let reference = format!("mutant:{mutant}");
+        let wrong = judged(&["--reference", &reference]);
         assert_eq!(wrong.code, 1, "{mutant} not caught by {scenario}: {wrong}");
         let failing: Vec<String> = wrong.json()["checks"]
             .as_array()

@@ -68,7 +68,8 @@ fn simulated(dir: &Path) -> halab_chaos::Report {
         skip_daemon_phases: false,
         busybox: None,
         state_root: dir.join("state"),
-        mutant: None,
+        reference: halab_model::Reference::Engine,
+            min_late_ms: 0,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

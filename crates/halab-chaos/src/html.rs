@@ -184,7 +184,7 @@ fn facts(out: &mut String, report: &Report) {
         "tolerance",
         format!(
             "restart delays -{}/+{} ms (from the run's own starts)",
-            crate::oracle::EARLY_MS,
+            report.slack.early_ms,
             report.slack.late_ms
         ),
     ));

@@ -1,7 +1,7 @@
 //! From a finished run to its report: every check of the registry (the oracle first), their
 //! verdicts merged, and the numbers people read.
 
-use halab_model::Mutant;
+use halab_model::Reference;
 
 use crate::checks::{self, Subject, Verdict};
 use crate::metrics;
@@ -10,25 +10,33 @@ use crate::report::{self, Report};
 use crate::runner::Played;
 use crate::scenario::Scenario;
 
-/// Judges a played run (with a wrong model, when `mutant` says so).
-pub(crate) fn judge(scenario: &Scenario, mutant: Option<Mutant>, played: Played) -> Report {
+/// Judges a played run by the model of `reference`.
+pub(crate) fn judge(
+    scenario: &Scenario,
+    reference: Reference,
+    min_late_ms: i64,
+    played: Played,
+) -> Report {
     let subject = Subject {
         scenario,
         history: &played.history,
         phases: &played.phases,
         live_restore: played.live_restore,
         engine: played.engine,
-        mutant,
+        reference,
+        min_late_ms,
     };
     let results = checks::run_checks(&subject);
     let verdict = Verdict::of(&results);
-    // The model itself (not the mutant) gives the back-off each restart is measured against.
+    // The engine's own model (whatever judges) gives the back-off each restart is measured
+    // against.
     let replayed = crate::oracle::replay(
         scenario,
         played.engine,
         played.live_restore,
-        None,
+        Reference::Engine,
         &played.history,
+        crate::oracle::RestoreAt::Invoke,
     );
     let metrics = metrics::metrics(scenario, &played.history, &played.phases, &replayed);
     let services = scenario
@@ -41,6 +49,9 @@ pub(crate) fn judge(scenario: &Scenario, mutant: Option<Mutant>, played: Played)
         scenario_path: scenario.path.display().to_string(),
         run_id: played.run_id,
         target: played.target,
+        engine: played.engine,
+        live_restore: played.live_restore,
+        reference,
         params: scenario.params.clone(),
         verdict,
         checks: results,
@@ -48,9 +59,23 @@ pub(crate) fn judge(scenario: &Scenario, mutant: Option<Mutant>, played: Played)
         services,
         timings: report::timings(&played.history),
         metrics,
-        slack: Slack::from_history(&played.history),
+        slack: Slack::from_history(&played.history).at_least(min_late_ms),
         history: played.history,
     }
+}
+
+/// The same run judged by another reference: judging is pure, so one history recorded once
+/// can be judged by the engine's model, the documentation's and every mutant.
+pub fn rejudge(scenario: &Scenario, report: &Report, reference: Reference) -> Report {
+    let played = Played {
+        run_id: report.run_id.clone(),
+        target: report.target.clone(),
+        live_restore: report.live_restore,
+        engine: report.engine,
+        phases: report.phases.clone(),
+        history: report.history.clone(),
+    };
+    judge(scenario, reference, 0, played)
 }
 
 /// Judges a run again from what its report directory kept (see [`crate::report_dir`]): the
@@ -86,7 +111,7 @@ pub fn judge_again(loaded: crate::report_dir::Loaded) -> Report {
         history,
     };
     let entries = played.history.entries().len();
-    let mut report = judge(&scenario, None, played);
+    let mut report = judge(&scenario, Reference::Engine, 0, played);
     if !finished {
         report.checks.insert(
             0,

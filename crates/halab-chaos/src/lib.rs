@@ -4,6 +4,8 @@
 //! - [`scenario`]: the TOML format, parameters and located errors;
 //! - [`runner`]: set up, phases, checks, teardown (always);
 //! - [`chaos`]: fault schedules drawn from a scenario's `[chaos]` table, from a seed;
+//! - [`machine`]: the state machine of the property-based suites — cases drawn and shrunk by
+//!   proptest, compiled to scenarios;
 //! - [`checks`]: judgements of a history, the oracle's among them ([`oracle`]: the model
 //!   replaying the run);
 //! - [`report`]: the result, as JSON or a plain summary; [`metrics`]: its numbers (recovery,
@@ -22,6 +24,7 @@ pub mod gc;
 pub mod html;
 mod judge;
 pub mod junit;
+pub mod machine;
 pub mod metrics;
 pub mod oracle;
 pub mod program;
@@ -30,14 +33,16 @@ pub mod report_dir;
 pub mod run_dir;
 pub mod runner;
 pub mod scenario;
+pub mod search;
 pub mod side_by_side;
+pub mod suite;
 #[cfg(test)]
 mod testing;
 pub mod text;
 pub mod view;
 
 pub use checks::Verdict;
-pub use judge::judge_again;
+pub use judge::{judge_again, rejudge};
 pub use report::Report;
 pub use runner::{RunError, RunOptions, RuntimeChoice, Target, run};
 pub use scenario::{Scenario, ScenarioError};

@@ -17,6 +17,12 @@ pub struct Report {
     pub scenario_path: String,
     pub run_id: String,
     pub target: TargetInfo,
+    /// The engine line whose model judged the run.
+    pub engine: halab_model::EngineVersion,
+    pub live_restore: bool,
+    /// The reading of that model that judged it: the engine's own, the documentation's, a
+    /// mutant.
+    pub reference: halab_model::Reference,
     pub params: BTreeMap<String, String>,
     pub verdict: Verdict,
     pub checks: Vec<CheckResult>,
@@ -195,7 +201,7 @@ impl Report {
             } else {
                 format!("; {}", daemon.join(", "))
             },
-            crate::oracle::EARLY_MS,
+            self.slack.early_ms,
             self.slack.late_ms,
         );
         for p in self

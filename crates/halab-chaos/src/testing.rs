@@ -21,7 +21,8 @@ pub(crate) fn sim_options() -> crate::RunOptions {
         skip_daemon_phases: false,
         busybox: None,
         state_root: PathBuf::from("/nonexistent"),
-        mutant: None,
+        reference: halab_model::Reference::Engine,
+        min_late_ms: 0,
     }
 }
 

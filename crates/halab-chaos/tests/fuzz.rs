@@ -318,7 +318,8 @@ fn execute(path: &Path, text: &str, sets: &[String], seed: u64) -> Result<Ending
         skip_daemon_phases: false,
         busybox: None,
         state_root: PathBuf::from("/nonexistent"),
-        mutant: None,
+        reference: halab_model::Reference::Engine,
+        min_late_ms: 0,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

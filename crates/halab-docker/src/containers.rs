@@ -219,12 +219,22 @@ pub async fn start(docker: &Docker, name: &str) -> Result<(), DockerError> {
 /// Sends `signal` to the container's main process from the host, outside Docker's API: the
 /// daemon only learns that the process died, as it would of a crash. The container must run on
 /// this host (its `State.Pid` is a host pid: true of the machine's daemon and of lab daemons).
-pub async fn signal_from_host(docker: &Docker, name: &str, signal: i32) -> Result<(), DockerError> {
-    let pid = inspect(docker, name)
-        .await?
-        .state
-        .and_then(|s| s.pid)
-        .filter(|&p| p > 0);
+pub async fn signal_from_host(
+    docker: &Docker,
+    name: &str,
+    signal: i32,
+    known: Option<&HostProcess>,
+) -> Result<(), DockerError> {
+    let pid = match inspect(docker, name).await {
+        Ok(inspected) => inspected.state.and_then(|s| s.pid).filter(|&p| p > 0),
+        // The daemon is down (its containers may not be: containerd's shims keep them, and
+        // with live-restore that is the point): the process last seen is signalled, if it is
+        // still the container's own.
+        Err(e) => match known {
+            Some(process) if process.still_in_container() => Some(process.pid),
+            _ => return Err(e),
+        },
+    };
     let Some(pid) = pid else {
         return Err(DockerError::NotRunning {
             container: name.to_owned(),
@@ -243,6 +253,38 @@ pub async fn signal_from_host(docker: &Docker, name: &str, signal: i32) -> Resul
             reason: e.to_string(),
         }
     })
+}
+
+/// A container's main process as inspect last showed it, to signal it from the host while its
+/// daemon cannot be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostProcess {
+    pub pid: i64,
+    /// The container's full id.
+    pub container_id: String,
+    /// Paused (frozen) when it was seen: a signal waits for the thaw.
+    pub paused: bool,
+}
+
+impl HostProcess {
+    /// The process of `inspected`, if it has one running.
+    pub fn of(inspected: &ContainerInspectResponse) -> Option<HostProcess> {
+        let state = inspected.state.as_ref()?;
+        let pid = state.pid.filter(|&p| p > 0)?;
+        Some(HostProcess {
+            pid,
+            container_id: inspected.id.clone()?,
+            paused: state.paused.unwrap_or(false),
+        })
+    }
+
+    /// Whether the process with that pid still lives in the container's cgroup: a pid reused
+    /// by another process (the container's having ended) is never signalled.
+    pub fn still_in_container(&self) -> bool {
+        self.container_id.len() >= 12
+            && std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid))
+                .is_ok_and(|cgroups| cgroups.contains(&self.container_id))
+    }
 }
 
 /// The names of the containers labelled with `label_filter` (`key` or `key=value`).

@@ -152,7 +152,12 @@ pub struct ProcessId {
 impl ProcessId {
     /// This process.
     pub fn current() -> Option<ProcessId> {
-        read(std::process::id()).map(|proc| proc.identity())
+        ProcessId::of(std::process::id())
+    }
+
+    /// The process that has `pid` now, if one has.
+    pub fn of(pid: u32) -> Option<ProcessId> {
+        read(pid).map(|proc| proc.identity())
     }
 
     /// Whether the process still runs (a zombie does not).

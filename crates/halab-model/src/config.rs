@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineVersion;
-use crate::mutant::Mutant;
+use crate::reference::Reference;
 use crate::policy::RestartPolicy;
 use crate::signal::{SIGKILL, SIGTERM, killed_by};
 
@@ -136,9 +136,10 @@ pub struct ModelConfig {
     pub engine: EngineVersion,
     pub daemon: DaemonConfig,
     pub container: ContainerSpec,
-    /// A deliberately wrong variant of the model (see [`Mutant`]); `None` for the model itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mutant: Option<Mutant>,
+    /// Which reading of the semantics the model follows (see [`Reference`]): the engine's own
+    /// unless it is told otherwise.
+    #[serde(default, skip_serializing_if = "is_engine")]
+    pub reference: Reference,
 }
 
 impl ModelConfig {
@@ -148,7 +149,11 @@ impl ModelConfig {
             engine,
             daemon: DaemonConfig::default(),
             container: ContainerSpec::with_policy(policy),
-            mutant: None,
+            reference: Reference::Engine,
         }
     }
+}
+
+fn is_engine(reference: &Reference) -> bool {
+    *reference == Reference::Engine
 }

@@ -19,6 +19,7 @@ use crate::config::ModelConfig;
 use crate::engine::{EngineVersion, OomFlag};
 use crate::history::{ContainerAction, Nanos};
 use crate::mutant::Mutant;
+use crate::reference::DocRule;
 use crate::observed::{DaemonPhase, Observed, Status};
 use crate::op::{ApiCall, DaemonOp, Op, ServiceOp};
 use crate::output::{Answer, Output};
@@ -52,6 +53,10 @@ pub(crate) struct Persisted {
     pub(crate) restart_count: u32,
     pub(crate) manually_stopped: bool,
     pub(crate) started_before: bool,
+    /// Under the documentation's [`DocRule::TenSeconds`] only: a run of 10 s or more ended since
+    /// the last start by hand (or by the daemon's start-up) — the container "started
+    /// successfully", and its restart policy has taken effect. The engine keeps no such thing.
+    pub(crate) started_successfully: bool,
 }
 
 /// A back-off restart waiting for its timer: the goroutine `handleContainerExit` leaves behind.
@@ -145,6 +150,7 @@ impl ContainerModel {
                 restart_count: 0,
                 manually_stopped: false,
                 started_before: false,
+                started_successfully: false,
             },
             mem: DaemonMemory::default(),
             phase: DaemonPhase::Up,
@@ -350,9 +356,12 @@ impl ContainerModel {
         let manually_stopped = self.mem.shutting_down || self.disk.manually_stopped;
         let ran_for_ns =
             self.mutated_run_length(now.0.saturating_sub(self.disk.started_at.unwrap_or(now).0));
-        let decision = self
-            .rm_mut()
-            .should_restart(code, manually_stopped, ran_for_ns, now);
+        let decision = if self.policy_not_yet_in_effect(ran_for_ns) {
+            Decision::DontRestart
+        } else {
+            self.rm_mut()
+                .should_restart(code, manually_stopped, ran_for_ns, now)
+        };
         if let Decision::Restart { delay_ns } = decision {
             self.disk.restart_count = self.disk.restart_count.saturating_add(1);
             self.set_restarting(exit);
@@ -377,17 +386,39 @@ impl ContainerModel {
         }
     }
 
+    /// Under the documentation's [`DocRule::TenSeconds`]: the container has not yet "started
+    /// successfully" (no run of 10 s since the last start by hand) and this run was shorter, so
+    /// its restart policy has not taken effect. Always false for the engine, which has no such
+    /// rule (`restartmanager.ShouldRestart` uses the 10 s only to reset the back-off).
+    fn policy_not_yet_in_effect(&mut self, ran_for_ns: i64) -> bool {
+        use crate::backoff::RESET_AFTER_RUN_NS;
+        if !self.config.reference.follows(DocRule::TenSeconds) {
+            return false;
+        }
+        if ran_for_ns >= RESET_AFTER_RUN_NS {
+            self.disk.started_successfully = true;
+        }
+        !self.disk.started_successfully
+    }
+
     /// How long a run lasted, as the restart manager is told it: the truth, except under the
     /// back-off mutants. Under [`Mutant::OnFailureConsecutive`] a long run also resets the
     /// manager's count.
     pub(crate) fn mutated_run_length(&mut self, ran_for_ns: i64) -> i64 {
         use crate::backoff::RESET_AFTER_RUN_NS;
-        match self.config.mutant {
+        match self.config.reference.mutant() {
             Some(Mutant::BackoffNeverReset) => 0,
             Some(Mutant::BackoffResetAfter1s) if ran_for_ns >= 1_000_000_000 => RESET_AFTER_RUN_NS,
             Some(Mutant::OnFailureConsecutive) if ran_for_ns >= RESET_AFTER_RUN_NS => {
                 let policy = self.disk.policy;
                 self.mem.rm = Some(RestartManager::new(policy, 0));
+                ran_for_ns
+            }
+            _ if ran_for_ns >= RESET_AFTER_RUN_NS
+                && self.config.reference.follows(DocRule::OnFailureInARow) =>
+            {
+                // The documentation's row of failures ends with a successful run.
+                self.rm_mut().forget_restarts();
                 ran_for_ns
             }
             _ => ran_for_ns,
@@ -487,10 +518,11 @@ impl ContainerModel {
         }
         if reset {
             self.mem.rm = None;
-            if self.config.mutant != Some(Mutant::RestartCountNotReset) {
+            if self.config.reference.mutant() != Some(Mutant::RestartCountNotReset) {
                 self.disk.restart_count = 0;
             }
             self.disk.manually_stopped = false;
+            self.disk.started_successfully = false;
         }
         self.task = Task::Alive {
             frozen: false,
@@ -531,12 +563,27 @@ impl ContainerModel {
             Some(stop_signal) if signal != SIGKILL => signal == stop_signal,
             _ => true,
         };
+        let as_crash =
+            self.mem.api_kill && self.config.reference.mutant() == Some(Mutant::ApiKillAsCrash);
+        // The documentation's readings of a stop (the engine has neither): a signal the process
+        // survives stops nothing, and `restore` stopping what outlived a crashed daemon is the
+        // daemon's doing, not the user's.
+        let survived = self.config.reference.follows(DocRule::SurvivedSignalIsNotAStop)
+            && self.config.container.exit_code_on_signal(signal).is_none();
+        let by_restore = self.config.reference.follows(DocRule::CrashIsNotAStop)
+            && self.phase == DaemonPhase::Starting;
+        let cancels = cancels && !survived;
         let unpause = cancels && self.disk.paused;
-        let as_crash = self.mem.api_kill && self.config.mutant == Some(Mutant::ApiKillAsCrash);
         if cancels && !as_crash {
             self.rm_mut().cancel();
         }
-        if !self.mem.shutting_down && !as_crash {
+        // The documentation's `unless-stopped` stays down after any stop, the daemon's own
+        // shutdown's too; the engine's shutdown never marks a stop as manual.
+        let shutdown_counts = self
+            .config
+            .reference
+            .follows(DocRule::StoppedByDaemonStaysDown);
+        if (!self.mem.shutting_down || shutdown_counts) && !as_crash && !survived && !by_restore {
             self.disk.manually_stopped = true;
         }
         if self.disk.restarting {

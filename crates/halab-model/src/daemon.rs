@@ -194,7 +194,7 @@ impl ContainerModel {
         }
         let exit_code = self.disk.exit_code;
         let manually_stopped = self.disk.manually_stopped
-            && !(self.config.mutant == Some(crate::mutant::Mutant::UnlessStoppedAsAlways)
+            && !(self.config.reference.mutant() == Some(crate::mutant::Mutant::UnlessStoppedAsAlways)
                 && self.disk.policy == crate::policy::RestartPolicy::UnlessStopped);
         let ran_for_ns = match (self.disk.started_at, self.disk.finished_at) {
             (Some(started), Some(finished)) => finished.0.saturating_sub(started.0),
@@ -204,7 +204,13 @@ impl ContainerModel {
         let decision = self
             .rm_mut()
             .should_restart(exit_code, manually_stopped, ran_for_ns, now);
-        if decision.restarts() && self.disk.started_before {
+        // The documentation's `on-failure` is never restarted by the daemon's start-up.
+        let documented_no = self
+            .config
+            .reference
+            .follows(crate::reference::DocRule::OnFailureNotAtDaemonStart)
+            && matches!(self.disk.policy, crate::policy::RestartPolicy::OnFailure { .. });
+        if decision.restarts() && self.disk.started_before && !documented_no {
             let _ = self.container_start(true, now, out);
         }
         self.phase = DaemonPhase::Up;

@@ -18,7 +18,7 @@ use crate::config::{ContainerSpec, DaemonConfig, ModelConfig};
 use crate::container::ContainerModel;
 use crate::engine::EngineVersion;
 use crate::history::{DaemonAction, Nanos};
-use crate::mutant::Mutant;
+use crate::reference::Reference;
 use crate::observed::{DaemonPhase, Observed};
 use crate::op::{DaemonOp, Op, ServiceOp};
 use crate::output::{Answer, Output};
@@ -36,7 +36,7 @@ pub struct Said {
 pub struct DaemonModel {
     engine: EngineVersion,
     config: DaemonConfig,
-    mutant: Option<Mutant>,
+    reference: Reference,
     names: Vec<String>,
     containers: Vec<ContainerModel>,
     phase: DaemonPhase,
@@ -48,16 +48,16 @@ impl DaemonModel {
         DaemonModel {
             engine,
             config,
-            mutant: None,
+            reference: Reference::Engine,
             names: Vec::new(),
             containers: Vec::new(),
             phase: DaemonPhase::Up,
         }
     }
 
-    /// The same daemon, wrong in the way `mutant` says (for containers added afterwards).
-    pub fn with_mutant(mut self, mutant: Option<Mutant>) -> DaemonModel {
-        self.mutant = mutant;
+    /// The same daemon, following `reference` (for containers added afterwards).
+    pub fn with_reference(mut self, reference: Reference) -> DaemonModel {
+        self.reference = reference;
         self
     }
 
@@ -67,7 +67,7 @@ impl DaemonModel {
             engine: self.engine,
             daemon: self.config,
             container: spec,
-            mutant: self.mutant,
+            reference: self.reference,
         });
         container.managed = true;
         self.names.push(service.to_owned());

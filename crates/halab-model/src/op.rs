@@ -209,8 +209,9 @@ pub enum Wait {
     Until { ms: u64 },
     /// Until `service` has started `count` more times, at most `timeout_ms`. "More" counts from
     /// the invoke of the last acting operation before the wait in its list (so `docker-start`
-    /// then a wait for 1 start waits for the start it causes, even if its event arrives late),
-    /// or, right after another counting wait, from the wait's own invoke.
+    /// then a wait for 1 start waits for the start it causes, even if its event arrives late;
+    /// and after `daemon-start`, a wait for each service counts that service's restart), or,
+    /// after another counting wait on the same service, from the wait's own invoke.
     Starts {
         service: String,
         count: u64,

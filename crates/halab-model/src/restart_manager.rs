@@ -90,6 +90,12 @@ impl RestartManager {
         self.policy = policy;
     }
 
+    /// Starts counting restarts from zero again (what the documentation's "in a row" would
+    /// do after a successful run; the engine never does it).
+    pub fn forget_restarts(&mut self) {
+        self.restart_count = 0;
+    }
+
     /// Mirrors `(*restartManager).Cancel`: every later decision is `Canceled`, and a pending
     /// restart is abandoned (its timer goroutine reports `ErrRestartCanceled`).
     pub fn cancel(&mut self) {

@@ -66,7 +66,7 @@ pub async fn run(args: ChaosRunArgs, state_root: PathBuf) -> Result<u8> {
             report_path.join(report_dir::HISTORY).display()
         )),
     }
-    let options = run_options(setup, runtime, state_root, None);
+    let options = run_options(setup, runtime, state_root, args.reference);
     let mut stream = report_dir.stream(halab_chaos::view::for_stderr())?;
     let report = halab_chaos::run(&scenario, &options, &mut stream).await?;
     let streamed = stream.into_result();

@@ -100,6 +100,174 @@ pub enum ChaosCommand {
     /// Run a chaos scenario: its `[chaos]` table draws a fault schedule from the seed (or it
     /// holds one), the run streams its history to a report directory, and the model judges it.
     Run(ChaosRunArgs),
+    /// Run a property-based suite (`quick`, `deep`): proptest draws cases — services with
+    /// restart policies and transitions on them and their daemon —, each is played on a lab
+    /// daemon and judged by the model, and a failure is shrunk to the smallest schedule that
+    /// still fails, saved as a scenario file.
+    Suite(SuiteArgs),
+    /// Play a saved schedule (a suite's minimal failing one, say) again and say whether it
+    /// shows what its `[found]` table recorded.
+    Replay(ReplayArgs),
+    /// The mutation check: for each deliberately wrong model, search the quick suite's cases in
+    /// the simulator for one it gets wrong, shrink it, and confirm it on a lab daemon.
+    Mutants(MutantsArgs),
+    /// Docs versus daemon: search for schedules where the engine does what its documentation
+    /// says it does not, one documented rule at a time, confirm each on a lab, and write the
+    /// report the book includes.
+    Docs(DocsArgs),
+}
+
+/// Where a suite's, a replay's or a search's cases are played.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuiteRuntimeArg {
+    /// Lab daemons halab starts (root).
+    Lab,
+    /// The simulator: the engine's model in virtual time.
+    Sim,
+}
+
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// The suite: `quick` (every CI run) or `deep` (nightly).
+    #[arg(default_value = "quick")]
+    pub suite: String,
+
+    /// The seed cases are drawn from [default: a random one, printed]: the same seed draws
+    /// the same cases.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// How many cases in all [default: the suite's own; PROPTEST_CASES if set].
+    #[arg(long, value_name = "N", env = "PROPTEST_CASES")]
+    pub cases: Option<u32>,
+
+    /// Where cases are played.
+    #[arg(long, value_enum, default_value_t = SuiteRuntimeArg::Lab)]
+    pub runtime: SuiteRuntimeArg,
+
+    /// The model that judges every case (see `halab scenario run --help`).
+    #[arg(long, value_name = "REFERENCE", default_value = "engine")]
+    pub reference: halab_model::Reference,
+
+    /// The report directory [default: ./halab-reports/suite-NAME-seedN-TIME].
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
+    /// Also write one JUnit test case per case here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Where proptest keeps the seeds of failing cases, re-run first [default: the scenarios
+    /// directory's `suites/`].
+    #[arg(long, value_name = "DIR")]
+    pub regressions: Option<PathBuf>,
+
+    /// Keep no failing seeds.
+    #[arg(long, conflicts_with = "regressions")]
+    pub no_regressions: bool,
+
+    /// Stop shrinking after this many seconds [default: the suite's own, 240 for quick].
+    #[arg(long, value_name = "SECONDS")]
+    pub shrink_time: Option<u64>,
+
+    /// Stop shrinking after this many candidates.
+    #[arg(long, value_name = "N")]
+    pub shrink_iterations: Option<u32>,
+
+    /// Play every shrinking candidate on the lab, even those the simulator shows passing.
+    #[arg(long)]
+    pub no_screen: bool,
+
+    /// Print the suite's result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub state: StateDirArg,
+
+    /// The static busybox the lab image is built from.
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub dir: ScenariosDir,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A saved schedule: a scenario file with a `[found]` table.
+    pub file: PathBuf,
+
+    /// Judge by this model instead of the one `[found]` names.
+    #[arg(long, value_name = "REFERENCE")]
+    pub reference: Option<halab_model::Reference>,
+
+    /// Where to play it.
+    #[arg(long, value_enum, default_value_t = SuiteRuntimeArg::Lab)]
+    pub runtime: SuiteRuntimeArg,
+
+    /// Keep the run's report directory here.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub state: StateDirArg,
+
+    /// The static busybox the lab image is built from.
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MutantsArgs {
+    /// The seed the searches start from [default: a random one, printed].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Search in the simulator only (no lab, no root).
+    #[arg(long)]
+    pub sim_only: bool,
+
+    /// The report directory [default: ./halab-reports/mutants-seedN-TIME].
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
+    /// Also write one JUnit test case per mutant here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub state: StateDirArg,
+
+    /// The static busybox the lab image is built from.
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {
+    /// The seed the search starts from.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Search in the simulator only (no lab, no root): what the rows would be.
+    #[arg(long)]
+    pub sim_only: bool,
+
+    /// Where the report (Markdown) and each row's schedule go.
+    #[arg(long, value_name = "DIR", default_value = "book/src/generated/docs-vs-daemon")]
+    pub out: PathBuf,
+
+    #[command(flatten)]
+    pub state: StateDirArg,
+
+    /// The static busybox the lab image is built from.
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +283,10 @@ pub struct ChaosRunArgs {
     /// Seconds within which faults are drawn, instead of the `[chaos]` table's `duration`.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+
+    /// The model that judges the run (see `halab scenario run --help`).
+    #[arg(long, value_name = "REFERENCE", default_value = "engine")]
+    pub reference: halab_model::Reference,
 
     /// The report directory: history.jsonl (streamed), result.json, report.html
     /// [default: ./halab-reports/SCENARIO-seedN-TIME].
@@ -196,9 +368,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub setup: RunSetup,
 
-    /// Judge the run with a deliberately wrong model (to see the oracle catch it).
-    #[arg(long, value_name = "MUTANT", hide = true)]
-    pub model_mutant: Option<halab_model::Mutant>,
+    /// The model that judges the run: `engine` (the model of the daemon's own engine),
+    /// `docs` (what Docker's documentation promises; `docs:RULE` for one rule) or
+    /// `mutant:NAME` (a deliberately wrong model, to see the oracle catch it).
+    #[arg(long, value_name = "REFERENCE", default_value = "engine")]
+    pub reference: halab_model::Reference,
 
     #[command(flatten)]
     pub dir: ScenariosDir,

@@ -37,6 +37,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             let state_root = args.setup.target.state.root();
             crate::chaos::run(args, state_root).await
         }
+        Command::Chaos(ChaosCommand::Suite(args)) => crate::suite::suite(args).await,
+        Command::Chaos(ChaosCommand::Replay(args)) => crate::suite::replay(args).await,
+        Command::Chaos(ChaosCommand::Mutants(args)) => crate::suite::mutants(args).await,
+        Command::Chaos(ChaosCommand::Docs(_)) => bail!("not built yet"),
         Command::Report(args) => crate::chaos::report(&args),
         Command::Image(ImageCommand::Build { target, busybox }) => {
             build_image(&target, busybox.as_deref(), &target.state.root()).await
@@ -138,7 +142,7 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         }
         (RuntimeArg::Docker, ..) => RuntimeChoice::Docker(docker_target(setup)),
     };
-    let options = run_options(setup, runtime, state_root, args.model_mutant);
+    let options = run_options(setup, runtime, state_root, args.reference);
     let mut view = halab_chaos::view::for_stderr();
     let mut reports = Vec::new();
     let daemon_faults = setup.target.docker_host.is_none() && !setup.skip_daemon_phases;
@@ -203,14 +207,15 @@ pub(crate) fn run_options(
     setup: &RunSetup,
     runtime: RuntimeChoice,
     state_root: PathBuf,
-    mutant: Option<halab_model::Mutant>,
+    reference: halab_model::Reference,
 ) -> RunOptions {
     RunOptions {
         runtime,
         skip_daemon_phases: setup.skip_daemon_phases,
         busybox: setup.busybox.clone(),
         state_root,
-        mutant,
+        reference,
+        min_late_ms: 0,
     }
 }
 
@@ -221,7 +226,7 @@ async fn compare_scenario(args: CompareArgs, state_root: PathBuf) -> Result<u8> 
     let path = scenario::locate(&args.scenario, &dir)?;
     let sets = scenario::parse_sets(&args.sets)?;
     let scenario = scenario::load(&path, &sets)?;
-    let options = |runtime| run_options(&args.setup, runtime, state_root.clone(), None);
+    let options = |runtime| run_options(&args.setup, runtime, state_root.clone(), halab_model::Reference::Engine);
     let mut view = halab_chaos::view::for_stderr();
     let predicted = halab_chaos::run(
         &scenario,

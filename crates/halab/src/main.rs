@@ -4,6 +4,7 @@ mod bench;
 mod chaos;
 mod cli;
 mod commands;
+mod suite;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -407,7 +407,7 @@ async fn execute(
     let mut single = Vec::new();
     for subject in &subjects {
         let before = halab_docker::now();
-        containers::signal_from_host(&docker, &subject.container, 9).await?;
+        containers::signal_from_host(&docker, &subject.container, 9, None).await?;
         single.push(wait_cycle(&recorder, subject, before).await?);
     }
 
@@ -436,7 +436,7 @@ async fn execute(
     let kills = futures_util::future::join_all(
         subjects
             .iter()
-            .map(|s| containers::signal_from_host(&docker, &s.container, 9)),
+            .map(|s| containers::signal_from_host(&docker, &s.container, 9, None)),
     )
     .await;
     for killed in kills {

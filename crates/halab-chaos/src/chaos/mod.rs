@@ -8,9 +8,7 @@
 //! portable generator, `rand_xorshift`). [`Schedule::phase`] makes it the run's first phase,
 //! played by the same engine as any scenario and judged by the same oracle.
 
-mod render;
-
-pub use render::phase as render_phase;
+pub use crate::scenario::render::phase as render_phase;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -272,7 +270,7 @@ impl Schedule {
 
     /// The schedule as a phase of a scenario file (TOML), to read or to paste into a scenario.
     pub fn to_toml(&self) -> String {
-        render::phase(&self.phase())
+        render_phase(&self.phase())
     }
 }
 

@@ -229,7 +229,8 @@ mod tests {
             phases: &[],
             live_restore: false,
             engine: halab_model::EngineVersion::V20_10,
-            mutant: None,
+            reference: halab_model::Reference::Engine,
+            min_late_ms: 0,
         };
         check.judge(&run).remove(0)
     }

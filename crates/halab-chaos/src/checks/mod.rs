@@ -12,7 +12,7 @@ mod daemon;
 
 use std::collections::BTreeMap;
 
-use halab_model::{EngineVersion, History, Mutant, Nanos};
+use halab_model::{EngineVersion, History, Nanos, Reference};
 use serde::Serialize;
 
 use crate::report::PhaseReport;
@@ -21,7 +21,7 @@ use crate::scenario::Scenario;
 pub use counter::{CounterFrozenWhileDaemonDown, CounterMatchesStarts, CounterNeverDecreases};
 pub use daemon::{DaemonNotLost, PhasesCompleted, RunningAfterDaemonStart};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -153,8 +153,10 @@ pub struct Subject<'a> {
     pub live_restore: bool,
     /// The engine line whose model judges the run.
     pub engine: EngineVersion,
-    /// The model to judge with, when not the model itself.
-    pub mutant: Option<Mutant>,
+    /// Which reading of the engine's semantics judges the run (the engine's own, normally).
+    pub reference: Reference,
+    /// The least late slack the oracle allows (see [`crate::RunOptions::min_late_ms`]).
+    pub min_late_ms: i64,
 }
 
 impl Subject<'_> {

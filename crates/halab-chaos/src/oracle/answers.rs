@@ -11,7 +11,7 @@
 use halab_model::{Answer, ContainerAction, Happening, History, Nanos, Op, OpStep, ServiceOp};
 
 use super::replay::Replayed;
-use super::slack::{EARLY_MS, Slack};
+use super::slack::Slack;
 use crate::checks::{CheckResult, Evidence, Mark, Verdict};
 
 const NAME: &str = "answers";
@@ -39,8 +39,10 @@ fn observed(step: &OpStep) -> Option<Outcome> {
         OpStep::Ok { .. } => Some(Outcome::Done),
         OpStep::Fail { error } => Some(match status_in(error) {
             Some(code) => Outcome::Refused(Some(code)),
+            // A lab's socket refuses the connection, or is gone; the simulator says so.
             None if error.contains("onnection refused")
-                || error.contains("No such file or directory") =>
+                || error.contains("No such file or directory")
+                || error.contains("no daemon answers") =>
             {
                 Outcome::NoDaemon
             }
@@ -100,7 +102,7 @@ pub(super) fn answers(
             .flatten()
             .map(|p| p.at),
     );
-    let margin = (slack.late_ms + EARLY_MS) * 1_000_000;
+    let margin = (slack.late_ms + slack.early_ms) * 1_000_000;
     let (mut agreed, mut undecided) = (0usize, 0usize);
     let mut differences: Vec<Evidence> = Vec::new();
     let mut near_change: Vec<Evidence> = Vec::new();

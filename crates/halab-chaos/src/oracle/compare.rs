@@ -25,11 +25,31 @@ fn within(at: Nanos, windows: &[Window]) -> bool {
     windows.iter().any(|&(from, to)| from <= at && at <= to)
 }
 
-/// Within a shutdown: from its invoke up to, not including, the moment the daemon is seen gone
-/// — what happens at that moment is the next operation's (in virtual time the start that
-/// follows a crash is invoked at the very instant the crash ends).
-fn in_shutdown(at: Nanos, windows: &[Window]) -> bool {
-    windows.iter().any(|&(from, to)| from <= at && at < to)
+/// A daemon shutting down, whose events reach no client: from its stop's invoke — by order,
+/// not time: what was recorded (or predicted) before the invoke is not in it, even at the same
+/// instant of virtual time — up to, not including, the moment the daemon is seen gone (what
+/// happens at that moment is the next operation's: in virtual time the start that follows a
+/// crash is invoked at the very instant the crash ends).
+struct Shutdown {
+    /// Where the stop's invoke is in the history.
+    position: usize,
+    /// The stop's index among the run's operations.
+    index: usize,
+    to: Nanos,
+}
+
+impl Shutdown {
+    fn hides(&self, seen: &Seen) -> bool {
+        let after_invoke = match seen.position {
+            Some(position) => position > self.position,
+            None => seen.ops_done > self.index,
+        };
+        after_invoke && seen.at < self.to
+    }
+}
+
+fn in_shutdown(seen: &Seen, shutdowns: &[Shutdown]) -> bool {
+    shutdowns.iter().any(|s| s.hides(seen))
 }
 
 /// An event as the comparison sees it.
@@ -61,7 +81,7 @@ struct Frame<'a> {
     history: &'a History,
     spans: Vec<OpSpan<'a>>,
     /// The daemon shutting down: its events reach nobody.
-    blind: Vec<Window>,
+    blind: Vec<Shutdown>,
     /// From a daemon stop (or crash, or loss) until it answers again: a start there is not a
     /// back-off restart.
     restarting: Vec<Window>,
@@ -130,16 +150,28 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// Every property of the run.
-pub fn properties(run: &Subject<'_>, replayed: &Replayed, slack: &Slack) -> Vec<CheckResult> {
+/// Every property of the run. `replayed` is the model's account of the run with each daemon
+/// start's `restore` placed as early and as late as the history allows (see `RestoreAt`): a
+/// service's history is the daemon's if either explains it; the daemon's own timing is judged by
+/// the earliest, the model's own.
+pub fn properties(
+    run: &Subject<'_>,
+    [early, late]: [&Replayed; 2],
+    slack: &Slack,
+) -> Vec<CheckResult> {
     let history = run.history;
     let spans = history.op_spans();
     let end = history.entries().last().map_or(Nanos(0), |e| e.at);
     let first = history.entries().first().map_or(Nanos(0), |e| e.at);
-    let blind: Vec<Window> = spans
+    let blind: Vec<Shutdown> = spans
         .iter()
-        .filter(|s| s.daemon_op().is_some_and(DaemonOp::ends_daemon))
-        .map(|s| (s.invoked, s.ended.map_or(end, |(t, _)| t)))
+        .enumerate()
+        .filter(|(_, s)| s.daemon_op().is_some_and(DaemonOp::ends_daemon))
+        .map(|(index, s)| Shutdown {
+            position: s.position,
+            index,
+            to: s.ended.map_or(end, |(t, _)| t),
+        })
         .collect();
     let outages = history.daemon_outages();
     let restarting: Vec<Window> = outages
@@ -164,16 +196,27 @@ pub fn properties(run: &Subject<'_>, replayed: &Replayed, slack: &Slack) -> Vec<
     };
     let mut results = Vec::new();
     for service in &run.scenario.services {
-        results.extend(service_properties(&frame, &service.name, replayed, slack));
-        results.extend(super::answers::answers(
-            history,
-            &service.name,
-            replayed,
-            slack,
-            first,
-        ));
+        let judged = |replayed: &Replayed| {
+            let mut results = service_properties(&frame, &service.name, replayed, slack);
+            results.extend(super::answers::answers(
+                history,
+                &service.name,
+                replayed,
+                slack,
+                first,
+            ));
+            results
+        };
+        let by_early = judged(early);
+        let fails = |r: &[CheckResult]| r.iter().any(|c| c.verdict == Verdict::Fail);
+        if fails(&by_early) {
+            let by_late = judged(late);
+            results.extend(if fails(&by_late) { by_early } else { by_late });
+        } else {
+            results.extend(by_early);
+        }
     }
-    results.extend(daemon_properties(&frame, replayed, slack));
+    results.extend(daemon_properties(&frame, early, slack));
     results
 }
 
@@ -192,16 +235,15 @@ fn service_properties(
         .filter_map(|(position, e)| match &e.what {
             halab_model::Happening::Container {
                 service: s, action, ..
-            } if s == service && counted(action) && !in_shutdown(e.at, &frame.blind) => {
-                Some(Seen {
-                    at: e.at,
-                    action: action.clone(),
-                    position: Some(position),
-                    ops_done: frame.ops_before(position),
-                })
-            }
+            } if s == service && counted(action) => Some(Seen {
+                at: e.at,
+                action: action.clone(),
+                position: Some(position),
+                ops_done: frame.ops_before(position),
+            }),
             _ => None,
         })
+        .filter(|seen| !in_shutdown(seen, &frame.blind))
         .collect();
     let observed = one_oom_per_kill(observed);
     let predicted: Vec<Seen> = replayed
@@ -209,13 +251,14 @@ fn service_properties(
         .get(service)
         .into_iter()
         .flatten()
-        .filter(|p: &&Predicted| counted(&p.action) && !in_shutdown(p.at, &frame.blind))
+        .filter(|p: &&Predicted| counted(&p.action))
         .map(|p| Seen {
             at: p.at,
             action: p.action.clone(),
             position: None,
             ops_done: p.ops_done,
         })
+        .filter(|seen| !in_shutdown(seen, &frame.blind))
         .collect();
     let actions = frame.actions_on(service);
     let cut = frame.cut_for(service);
@@ -406,7 +449,7 @@ fn restart_delays(
     let facts = |r: CheckResult| {
         r.fact("observed_ms", o.iter().map(|g| g.1).collect::<Vec<_>>())
             .fact("predicted_ms", p.iter().map(|g| g.1).collect::<Vec<_>>())
-            .fact("early_ms", EARLY_MS)
+            .fact("early_ms", slack.early_ms)
             .fact("late_ms", slack.late_ms)
     };
     if o.len() != p.len() {
@@ -423,7 +466,7 @@ fn restart_delays(
     }
     let mut evidence = Vec::new();
     for ((i, r), (j, m)) in o.iter().zip(&p) {
-        if !(m - EARLY_MS..=m + slack.late_ms).contains(r) {
+        if !(m - slack.early_ms..=m + slack.late_ms).contains(r) {
             evidence.push(Evidence {
                 what: format!("a restart {r} ms after its die; the model says {m} ms"),
                 observed: Some(frame.mark(observed[*i].at, observed[*i].position, "start".into())),
@@ -438,8 +481,9 @@ fn restart_delays(
         .map(|((_, r), (_, m))| format!("{r} (model {m})"))
         .collect();
     let detail = format!(
-        "die→start ms: {} (tolerance -{EARLY_MS}/+{} ms, from the run's own starts)",
+        "die→start ms: {} (tolerance -{}/+{} ms, from the run's own starts)",
         listed.join(", "),
+        slack.early_ms,
         slack.late_ms
     );
     Some(facts(
@@ -488,7 +532,7 @@ fn states(
         let t = span.invoked;
         // The daemon read the state somewhere between the call and its answer.
         let from = t.plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
-        let to = answered.plus_nanos(EARLY_MS * 1_000_000);
+        let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
         // The model's states over [from, to]: the one it was in at `from`, and every later one.
         let at_from = log.iter().rev().find(|(at, _)| *at <= from).map(|(_, s)| s);
         let candidates: Vec<&Observed> = at_from
@@ -687,9 +731,9 @@ fn daemon_properties(frame: &Frame<'_>, replayed: &Replayed, slack: &Slack) -> V
         let after_loss = frame.lost_at.is_some_and(|l| l <= span.invoked);
         let (verdict, bound) = match late {
             _ if after_loss => (Verdict::Unknown, "after the daemon was lost".to_owned()),
-            _ if over < -EARLY_MS => (Verdict::Fail, format!("earlier than the model allows (-{EARLY_MS} ms)")),
+            _ if over < -slack.early_ms => (Verdict::Fail, format!("earlier than the model allows (-{} ms)", slack.early_ms)),
             Some(late) if over > late => (Verdict::Fail, format!("later than the run's slack (+{late} ms)")),
-            Some(late) => (Verdict::Pass, format!("within -{EARLY_MS}/+{late} ms")),
+            Some(late) => (Verdict::Pass, format!("within -{}/+{late} ms", slack.early_ms)),
             None => (
                 Verdict::Pass,
                 "not earlier than the model; the upper bound is not checked (no bare start-up of the daemon was measured in this run)".to_owned(),

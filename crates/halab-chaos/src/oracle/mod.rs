@@ -11,7 +11,7 @@ mod slack;
 #[cfg(test)]
 mod tests;
 
-pub use replay::{Predicted, Replayed, replay};
+pub use replay::{Predicted, Replayed, RestoreAt, replay};
 pub use slack::{EARLY_MS, Slack};
 
 use crate::checks::{Check, CheckResult, Subject};
@@ -21,15 +21,19 @@ pub struct Oracle;
 
 impl Check for Oracle {
     fn judge(&self, run: &Subject<'_>) -> Vec<CheckResult> {
-        let replayed = replay(
-            run.scenario,
-            run.engine,
-            run.live_restore,
-            run.mutant,
-            run.history,
-        );
-        let slack = Slack::from_history(run.history);
-        compare::properties(run, &replayed, &slack)
+        let replayed = |restore_at| {
+            replay(
+                run.scenario,
+                run.engine,
+                run.live_restore,
+                run.reference,
+                run.history,
+                restore_at,
+            )
+        };
+        let (early, late) = (replayed(RestoreAt::Invoke), replayed(RestoreAt::Answer));
+        let slack = Slack::from_history(run.history).at_least(run.min_late_ms);
+        compare::properties(run, [&early, &late], &slack)
     }
 }
 

@@ -43,6 +43,9 @@ pub const LATE_PER_DAEMON_START: f64 = 3.0;
 pub struct Slack {
     /// How much later than the model a start may come.
     pub late_ms: i64,
+    /// How much earlier: [`EARLY_MS`], clock granularity, for every run of a daemon; wider only
+    /// for a simulated run judged as a lab would be (see [`Slack::at_least`]).
+    pub early_ms: i64,
     /// The manual starts measured: from the call to the daemon's `start` event.
     pub manual_starts_ms: Vec<i64>,
     /// The daemon's bare start-up latency in this run, if it was measured.
@@ -121,9 +124,19 @@ impl Slack {
         };
         Slack {
             late_ms: late.max(EARLY_MS),
+            early_ms: EARLY_MS,
             manual_starts_ms: manual,
             daemon_start_ms,
         }
+    }
+
+    /// The same slack, both bounds raised to `min_ms` if they are below: what a search in the
+    /// simulator judges with, so that it finds only differences larger than a lab's own slack —
+    /// both ways, since a wrong model may be slower than the daemon as well as faster.
+    pub fn at_least(mut self, min_ms: i64) -> Slack {
+        self.late_ms = self.late_ms.max(min_ms);
+        self.early_ms = self.early_ms.max(min_ms);
+        self
     }
 
     /// How much later than the model a daemon operation may end when the model has the daemon

@@ -32,7 +32,8 @@ fn judge(scenario: &Scenario, history: &History) -> Vec<CheckResult> {
         phases: &[],
         live_restore: false,
         engine: halab_model::EngineVersion::V20_10,
-        mutant: None,
+        reference: halab_model::Reference::Engine,
+            min_late_ms: 0,
     })
 }
 

@@ -376,6 +376,7 @@ async fn execute(
         containers: containers_of,
         service_dirs,
         counters: &counters,
+        processes: Default::default(),
     };
     let target = TargetInfo {
         kind: kind.to_owned(),
@@ -452,6 +453,9 @@ struct DockerRuntime<'a> {
     /// Each service's directory on the host.
     service_dirs: HashMap<String, PathBuf>,
     counters: &'a [(String, CounterFile)],
+    /// Each service's main process as the last inspection showed it: a crash from the host
+    /// while the daemon is down signals it (see `containers::signal_from_host`).
+    processes: std::sync::Mutex<HashMap<String, containers::HostProcess>>,
 }
 
 impl DockerRuntime<'_> {
@@ -463,6 +467,9 @@ impl DockerRuntime<'_> {
     async fn daemon_op(&self, op: DaemonOp) -> OpStep {
         let done = match op {
             DaemonOp::Stop | DaemonOp::Crash | DaemonOp::PowerLoss => {
+                // While it is down, its containers' processes can only be found from what it
+                // last said of them (no restart happens meanwhile).
+                self.remember_processes().await;
                 let stopped = self.lab().perform(op).await;
                 if stopped.is_ok() {
                     self.observer.wait_down(Duration::from_secs(5)).await;
@@ -518,13 +525,28 @@ impl DockerRuntime<'_> {
         let timeout = |t: Option<i64>| t.map(|t| t as i32);
         let done = match op {
             ServiceOp::Signal { signal } => {
-                containers::signal_from_host(docker, container, signal).await
+                let known = self.known_process(service);
+                let sent =
+                    containers::signal_from_host(docker, container, signal, known.as_ref()).await;
+                if sent.is_ok() && signal == halab_model::signal::SIGKILL {
+                    return self.until_gone(service, known, OpStep::Ok { read: None }).await;
+                }
+                sent
             }
-            ServiceOp::Exit { code } => return self.tell(service, &code.to_string()),
-            ServiceOp::Oom => return self.tell(service, "oom"),
+            ServiceOp::Exit { code } => {
+                let known = self.known_process(service);
+                let told = self.tell(service, &code.to_string());
+                return self.until_gone(service, known, told).await;
+            }
+            ServiceOp::Oom => {
+                let known = self.known_process(service);
+                let told = self.tell(service, "oom");
+                return self.until_gone(service, known, told).await;
+            }
             ServiceOp::Inspect => {
                 return match containers::inspect(docker, container).await {
                     Ok(inspected) => {
+                        self.remember_process(service, &inspected);
                         let state = inspected.state.unwrap_or_default();
                         OpStep::Ok {
                             read: Some(Inspected {
@@ -573,6 +595,68 @@ impl DockerRuntime<'_> {
         }
     }
 
+    /// Inspects every service for its process (read-only: nothing the history needs).
+    async fn remember_processes(&self) {
+        for (service, container) in &self.containers {
+            if let Ok(inspected) = containers::inspect(self.docker, container).await {
+                self.remember_process(service, &inspected);
+            }
+        }
+    }
+
+    fn known_process(&self, service: &str) -> Option<containers::HostProcess> {
+        self.processes
+            .lock()
+            .ok()
+            .and_then(|p| p.get(service).cloned())
+    }
+
+    fn remember_process(&self, service: &str, inspected: &bollard::models::ContainerInspectResponse) {
+        if let Ok(mut processes) = self.processes.lock() {
+            match containers::HostProcess::of(inspected) {
+                Some(process) => processes.insert(service.to_owned(), process),
+                None => processes.remove(service),
+            };
+        }
+    }
+
+    /// `done`, once the service's process last seen (if it still runs in its container) has
+    /// ended: an exit, an OOM or a SIGKILL is done when the process is gone — which the daemon
+    /// may not see (it may be down, with nothing to wait on in its events), and what follows
+    /// must not race with it. A process that outlives [`PROCESS_END`] makes the outcome unknown.
+    async fn until_gone(
+        &self,
+        service: &str,
+        known: Option<containers::HostProcess>,
+        done: OpStep,
+    ) -> OpStep {
+        let Some(process) = known
+            .filter(|p| !p.paused)
+            .filter(containers::HostProcess::still_in_container)
+        else {
+            return done;
+        };
+        let Some(identity) = u32::try_from(process.pid)
+            .ok()
+            .and_then(halab_lab::ProcessId::of)
+        else {
+            return done;
+        };
+        if !matches!(done, OpStep::Ok { .. }) {
+            return done;
+        }
+        match tokio::time::timeout(PROCESS_END, identity.exited()).await {
+            Ok(_) => done,
+            Err(_) => OpStep::Info {
+                error: format!(
+                    "{service}'s process {} was still running {} s later",
+                    process.pid,
+                    PROCESS_END.as_secs()
+                ),
+            },
+        }
+    }
+
     /// Writes an order for a program waiting to be told (see [`program::ORDER_FILE`]).
     fn tell(&self, service: &str, order: &str) -> OpStep {
         match write_order(&self.service_dirs[service], order) {
@@ -583,6 +667,10 @@ impl DockerRuntime<'_> {
         }
     }
 }
+
+/// How long a program may take to carry out an order (an OOM allocates until the kernel kills
+/// it), or a process to go after SIGKILL, before the outcome is unknown.
+const PROCESS_END: Duration = Duration::from_secs(15);
 
 /// How a refused or broken API call ended: refused by the daemon (or no daemon listening) is
 /// `fail`, nothing happened; anything else (a connection dropped mid-call) is `info`.

@@ -114,9 +114,12 @@ struct Cursor<'p> {
     ops: &'p [Op],
     next: usize,
     waiting: Option<Waiting>,
-    /// Every service's starts and dies when the track's last acting operation was invoked,
-    /// until a counting wait has counted from them.
+    /// Every service's starts and dies when the track's last acting operation was invoked.
     mark: Option<Counts>,
+    /// The services a counting wait has counted from `mark` already: the next wait on one of
+    /// them counts from its own invoke (two waits for one start each are two starts), a wait on
+    /// another service still from the mark (after a daemon start, each service's restart).
+    counted: Vec<String>,
 }
 
 /// Starts and dies per service, at one moment of the history.
@@ -258,6 +261,7 @@ impl<R: Runtime> Engine<'_, R> {
                 next: 0,
                 waiting: None,
                 mark: None,
+                counted: Vec::new(),
             })
             .collect();
         let services = self.scenario.service_names();
@@ -320,7 +324,12 @@ impl<R: Runtime> Engine<'_, R> {
                         // `docker-start` caused may reach the history after `docker-start`
                         // returned, and must count.
                         let mark = match wait {
-                            Wait::Starts { .. } | Wait::Dies { .. } => cursor.mark.take(),
+                            Wait::Starts { service, .. } | Wait::Dies { service, .. }
+                                if !cursor.counted.contains(service) =>
+                            {
+                                cursor.counted.push(service.clone());
+                                cursor.mark.clone()
+                            }
                             _ => None,
                         };
                         let baseline = self.rt.with_history(|h| baseline(wait, h, mark.as_ref()));
@@ -334,6 +343,7 @@ impl<R: Runtime> Engine<'_, R> {
                     }
                     if op.acts() {
                         cursor.mark = Some(self.rt.with_history(|h| counts(h, &services)));
+                        cursor.counted.clear();
                     }
                     let step = self.perform(op).await;
                     match step {

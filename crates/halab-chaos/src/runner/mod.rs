@@ -55,8 +55,13 @@ pub struct RunOptions {
     pub busybox: Option<PathBuf>,
     /// Where labs keep their state.
     pub state_root: PathBuf,
-    /// A deliberately wrong model to judge with (to prove the oracle catches it).
-    pub mutant: Option<halab_model::Mutant>,
+    /// The model that judges the run: the engine's own, the documentation's, or a
+    /// deliberately wrong one (to prove the oracle catches it).
+    pub reference: halab_model::Reference,
+    /// At least this much late slack when judging (ms; 0: the run's own alone). A simulated run
+    /// has no start latency of its own to take a slack from: a search in the simulator for what
+    /// a lab can show sets one.
+    pub min_late_ms: i64,
 }
 
 /// Why a run could not be carried out (as opposed to a run whose checks failed).
@@ -128,7 +133,7 @@ pub async fn run(
             .await?
         }
     };
-    Ok(judge(scenario, options.mutant, played))
+    Ok(judge(scenario, options.reference, options.min_late_ms, played))
 }
 
 /// What is known of a run once its daemon is ready, before its first phase: enough, with the

@@ -52,6 +52,8 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// Where nothing may be mounted: the container's own root and its kernel filesystems (runc
 /// refuses a bind mount over `/proc`; over `/sys` or `/dev` the container would not work).
 pub const RESERVED_CONTAINER_DIRS: [&str; 3] = ["/proc", "/sys", "/dev"];
+/// Properties listed in a saved schedule's `[found].failed`.
+pub const MAX_FOUND_FAILED: usize = 1_000;
 /// History entries one simulated run may make before the simulator stops it: a scenario whose
 /// service restarts without end would otherwise run (and remember) until memory ran out.
 pub const MAX_SIM_ENTRIES: usize = 1_000_000;
@@ -233,6 +235,14 @@ pub fn reference_table() -> String {
             "the service's shell counts in 64 bits",
         ),
         ("`checks.running_after_daemon_start.within`", secs, "a day"),
+        (
+            "`found.failed`",
+            format!(
+                "at most {} properties of at most {MAX_SUMMARY_CHARS} characters",
+                n(MAX_FOUND_FAILED as f64)
+            ),
+            "printed to terminals",
+        ),
         (
             "a simulated run (`--runtime sim`)",
             format!("at most {} history entries", n(MAX_SIM_ENTRIES as f64)),

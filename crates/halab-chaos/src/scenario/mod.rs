@@ -31,6 +31,7 @@ pub mod generator;
 pub mod limits;
 mod ops;
 mod paths;
+pub mod render;
 mod resolve;
 mod source;
 
@@ -70,6 +71,27 @@ pub struct ScenarioFile {
     pub chaos: Option<Spanned<generator::ChaosFile>>,
     #[serde(default)]
     pub checks: ChecksFile,
+    /// How a generated schedule was found and what it showed (written by `halab chaos suite`
+    /// with a schedule it saves; `halab chaos replay` judges by its reference and says whether
+    /// it shows the same again).
+    #[serde(default)]
+    pub found: Option<Spanned<FoundFile>>,
+}
+
+/// A `[found]` table, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoundFile {
+    /// The command that found it.
+    #[serde(default)]
+    pub by: Option<Spanned<String>>,
+    /// The model that judged it: `engine`, `docs`, `docs:RULE`, `mutant:NAME`.
+    pub reference: Spanned<String>,
+    /// `pass`, `fail` or `unknown`.
+    pub verdict: Spanned<String>,
+    /// The properties that failed, each `SUBJECT NAME` (`always events`).
+    #[serde(default)]
+    pub failed: Vec<Spanned<String>>,
 }
 
 /// How the daemon is configured for the scenario (a lab started for the run, or the simulator).
@@ -206,6 +228,10 @@ pub struct PhaseFile {
     /// named after a service is aimed at that service unless it says otherwise.
     #[serde(default)]
     pub tracks: Option<Spanned<BTreeMap<String, Vec<Spanned<toml::Value>>>>>,
+    /// A drawn or generated schedule: an operation the daemon refuses is an outcome the oracle
+    /// judges (`answers`), not a problem of the phase.
+    #[serde(default)]
+    pub drawn: bool,
 }
 
 /// The extra checks a user promises, on top of the oracle.
@@ -257,6 +283,20 @@ pub struct Scenario {
     /// The `[chaos]` table: a schedule is drawn from it for each run (see [`crate::chaos`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<crate::chaos::Generator>,
+    /// How the schedule was found, when a suite saved it (see [`Found`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found: Option<Found>,
+}
+
+/// What a saved schedule showed when it was found: the reference that judged it, its verdict
+/// and the properties that failed. A replay is judged by the same reference and compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Found {
+    pub by: Option<String>,
+    pub reference: halab_model::Reference,
+    pub verdict: crate::Verdict,
+    /// `SUBJECT NAME` of each failed property, sorted.
+    pub failed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

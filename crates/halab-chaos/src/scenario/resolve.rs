@@ -102,6 +102,7 @@ impl<'a> Resolver<'a> {
             .transpose()?;
         let phases = self.phases(&file, &services)?;
         let checks = self.checks(&file, &services)?;
+        let found = file.found.as_ref().map(|f| self.found(f)).transpose()?;
         Ok(Scenario {
             name,
             summary,
@@ -112,6 +113,55 @@ impl<'a> Resolver<'a> {
             phases,
             checks,
             chaos,
+            found,
+        })
+    }
+
+    fn found(&self, found: &Spanned<super::FoundFile>) -> Result<super::Found, ScenarioError> {
+        let f = found.get_ref();
+        let reference = f
+            .reference
+            .get_ref()
+            .parse()
+            .map_err(|problem| self.at(&f.reference, "found.reference", problem))?;
+        let verdict = match f.verdict.get_ref().as_str() {
+            "pass" => crate::Verdict::Pass,
+            "fail" => crate::Verdict::Fail,
+            "unknown" => crate::Verdict::Unknown,
+            other => {
+                return Err(self.at(
+                    &f.verdict,
+                    "found.verdict",
+                    format!("`{}` is not a verdict: pass, fail or unknown", text::one_line(other)),
+                ));
+            }
+        };
+        if f.failed.len() > limits::MAX_FOUND_FAILED {
+            return Err(self.at(
+                found,
+                "found.failed",
+                format!(
+                    "{} failed properties; at most {}",
+                    f.failed.len(),
+                    limits::MAX_FOUND_FAILED
+                ),
+            ));
+        }
+        let mut failed = Vec::with_capacity(f.failed.len());
+        for (i, property) in f.failed.iter().enumerate() {
+            failed.push(self.words(property, &format!("found.failed[{i}]"))?);
+        }
+        failed.sort();
+        let by = f
+            .by
+            .as_ref()
+            .map(|by| self.words(by, "found.by"))
+            .transpose()?;
+        Ok(super::Found {
+            by,
+            reference,
+            verdict,
+            failed,
         })
     }
 
@@ -466,7 +516,7 @@ impl<'a> Resolver<'a> {
             phases.push(Phase {
                 name,
                 tracks,
-                drawn: false,
+                drawn: p.drawn,
             });
         }
         Ok(phases)

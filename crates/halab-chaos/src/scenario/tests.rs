@@ -424,3 +424,45 @@ fn a_long_set_value_is_refused_before_parsing() {
     let err = parse_sets(&[long]).unwrap_err().to_string();
     assert!(err.contains("bytes long"), "{err}");
 }
+
+/// Every shipped scenario written back as a file reads back to the same scenario (what a suite
+/// saving a schedule, and `halab chaos replay` reading it, rely on).
+#[test]
+fn a_scenario_written_back_reads_back_the_same() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files = vec![];
+    for dir in [root.clone(), root.join("differential"), root.join("chaos")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                files.push(path);
+            }
+        }
+    }
+    let mut checked = 0;
+    for path in files {
+        let scenario = load(&path, &[]).unwrap();
+        if scenario.chaos.is_some() {
+            continue;
+        }
+        let mut with_found = scenario.clone();
+        with_found.found = Some(Found {
+            by: Some("halab chaos suite quick --seed 7".into()),
+            reference: "mutant:api-kill-as-crash".parse().unwrap(),
+            verdict: crate::Verdict::Fail,
+            failed: vec!["always events".into(), "daemon daemon-start-time".into()],
+        });
+        let text = render::scenario(&with_found, "written back\nby a test");
+        let again = parse(&path, &text, &[])
+            .unwrap_or_else(|e| panic!("{} written back does not parse: {e}\n{text}", path.display()));
+        let json = |s: &Scenario| {
+            let mut v = serde_json::to_value(s).unwrap();
+            v.as_object_mut().unwrap().remove("params");
+            v
+        };
+        assert_eq!(json(&again), json(&with_found), "{}:\n{text}", path.display());
+        assert!(text.starts_with("# written back\n# by a test\n"));
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} scenarios checked");
+}
