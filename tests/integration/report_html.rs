@@ -69,7 +69,7 @@ fn simulated(dir: &Path) -> halab_chaos::Report {
         busybox: None,
         state_root: dir.join("state"),
         reference: halab_model::Reference::Engine,
-            min_late_ms: 0,
+        min_late_ms: 0,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

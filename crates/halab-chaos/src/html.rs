@@ -184,8 +184,7 @@ fn facts(out: &mut String, report: &Report) {
         "tolerance",
         format!(
             "restart delays -{}/+{} ms (from the run's own starts)",
-            report.slack.early_ms,
-            report.slack.late_ms
+            report.slack.early_ms, report.slack.late_ms
         ),
     ));
     out.push_str("<table class=\"facts\" id=\"facts\">\n");

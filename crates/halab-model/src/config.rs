@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineVersion;
-use crate::reference::Reference;
 use crate::policy::RestartPolicy;
+use crate::reference::Reference;
 use crate::signal::{SIGKILL, SIGTERM, killed_by};
 
 /// What the process does when a catchable signal reaches it. SIGKILL always kills.

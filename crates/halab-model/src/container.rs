@@ -19,11 +19,11 @@ use crate::config::ModelConfig;
 use crate::engine::{EngineVersion, OomFlag};
 use crate::history::{ContainerAction, Nanos};
 use crate::mutant::Mutant;
-use crate::reference::DocRule;
 use crate::observed::{DaemonPhase, Observed, Status};
 use crate::op::{ApiCall, DaemonOp, Op, ServiceOp};
 use crate::output::{Answer, Output};
 use crate::policy::RestartPolicy;
+use crate::reference::DocRule;
 use crate::restart_manager::{Decision, RestartManager};
 use crate::signal::{SIGKILL, killed_by};
 use crate::task::{ShimEvent, ShimQueue, Task};
@@ -566,15 +566,18 @@ impl ContainerModel {
         let as_crash =
             self.mem.api_kill && self.config.reference.mutant() == Some(Mutant::ApiKillAsCrash);
         // The documentation's readings of a stop (the engine has neither): a signal the process
-        // survives stops nothing, and `restore` stopping what outlived a crashed daemon is the
-        // daemon's doing, not the user's.
-        let survived = self.config.reference.follows(DocRule::SurvivedSignalIsNotAStop)
+        // survives, sent with `docker kill`, stops nothing; and `restore` stopping what outlived
+        // a crashed daemon is the daemon's doing, not the user's.
+        let survived = self
+            .config
+            .reference
+            .follows(DocRule::SurvivedSignalIsNotAStop)
+            && self.mem.api_kill
             && self.config.container.exit_code_on_signal(signal).is_none();
         let by_restore = self.config.reference.follows(DocRule::CrashIsNotAStop)
             && self.phase == DaemonPhase::Starting;
-        let cancels = cancels && !survived;
         let unpause = cancels && self.disk.paused;
-        if cancels && !as_crash {
+        if cancels && !as_crash && !survived {
             self.rm_mut().cancel();
         }
         // The documentation's `unless-stopped` stays down after any stop, the daemon's own

@@ -194,7 +194,8 @@ impl ContainerModel {
         }
         let exit_code = self.disk.exit_code;
         let manually_stopped = self.disk.manually_stopped
-            && !(self.config.reference.mutant() == Some(crate::mutant::Mutant::UnlessStoppedAsAlways)
+            && !(self.config.reference.mutant()
+                == Some(crate::mutant::Mutant::UnlessStoppedAsAlways)
                 && self.disk.policy == crate::policy::RestartPolicy::UnlessStopped);
         let ran_for_ns = match (self.disk.started_at, self.disk.finished_at) {
             (Some(started), Some(finished)) => finished.0.saturating_sub(started.0),
@@ -209,7 +210,10 @@ impl ContainerModel {
             .config
             .reference
             .follows(crate::reference::DocRule::OnFailureNotAtDaemonStart)
-            && matches!(self.disk.policy, crate::policy::RestartPolicy::OnFailure { .. });
+            && matches!(
+                self.disk.policy,
+                crate::policy::RestartPolicy::OnFailure { .. }
+            );
         if decision.restarts() && self.disk.started_before && !documented_no {
             let _ = self.container_start(true, now, out);
         }

@@ -18,10 +18,10 @@ use crate::config::{ContainerSpec, DaemonConfig, ModelConfig};
 use crate::container::ContainerModel;
 use crate::engine::EngineVersion;
 use crate::history::{DaemonAction, Nanos};
-use crate::reference::Reference;
 use crate::observed::{DaemonPhase, Observed};
 use crate::op::{DaemonOp, Op, ServiceOp};
 use crate::output::{Answer, Output};
+use crate::reference::Reference;
 
 /// What the daemon model reports: an output of one service's container, or of the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]

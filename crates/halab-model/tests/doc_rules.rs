@@ -83,9 +83,7 @@ fn on_failure_is_not_restarted_at_daemon_start_by_the_documentation() {
         &[
             (
                 1,
-                Step::Op(ServiceOp::Api(ApiCall::Stop {
-                    timeout_s: Some(1),
-                })),
+                Step::Op(ServiceOp::Api(ApiCall::Stop { timeout_s: Some(1) })),
             ),
             (2, Step::Daemon(DaemonOp::Stop)),
             (3, Step::Daemon(DaemonOp::Start)),
@@ -112,9 +110,7 @@ fn a_crash_is_not_a_stop_for_the_documentation() {
         &[
             (
                 1,
-                Step::Op(ServiceOp::Api(ApiCall::Stop {
-                    timeout_s: Some(1),
-                })),
+                Step::Op(ServiceOp::Api(ApiCall::Stop { timeout_s: Some(1) })),
             ),
             (2, Step::Daemon(DaemonOp::Crash)),
             (3, Step::Daemon(DaemonOp::Start)),
@@ -157,7 +153,10 @@ fn a_stop_by_the_daemon_is_a_stop_for_the_current_documentation() {
             (3, Step::Daemon(DaemonOp::Start)),
         ],
     );
-    assert_eq!(restarted, [Status::Running, Status::Exited, Status::Running]);
+    assert_eq!(
+        restarted,
+        [Status::Running, Status::Exited, Status::Running]
+    );
 }
 
 #[test]

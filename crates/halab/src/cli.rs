@@ -254,13 +254,27 @@ pub struct DocsArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
 
-    /// Search in the simulator only (no lab, no root): what the rows would be.
+    /// Search in the simulator only (no lab, no root): which rules the engine departs from,
+    /// unconfirmed; nothing is written but the report directory.
     #[arg(long)]
     pub sim_only: bool,
 
-    /// Where the report (Markdown) and each row's schedule go.
-    #[arg(long, value_name = "DIR", default_value = "book/src/generated/docs-vs-daemon")]
-    pub out: PathBuf,
+    /// Where each row's schedule goes (`RULE.toml`, replayable).
+    #[arg(long, value_name = "DIR", default_value = "scenarios/docs-vs-daemon")]
+    pub schedules: PathBuf,
+
+    /// Where the report the book includes goes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "book/src/generated/docs-vs-daemon.md"
+    )]
+    pub markdown: PathBuf,
+
+    /// Where each search's simulated suites and lab runs go [default:
+    /// ./halab-reports/docs-seedN-TIME].
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 
     #[command(flatten)]
     pub state: StateDirArg,

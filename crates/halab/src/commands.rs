@@ -40,7 +40,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Chaos(ChaosCommand::Suite(args)) => crate::suite::suite(args).await,
         Command::Chaos(ChaosCommand::Replay(args)) => crate::suite::replay(args).await,
         Command::Chaos(ChaosCommand::Mutants(args)) => crate::suite::mutants(args).await,
-        Command::Chaos(ChaosCommand::Docs(_)) => bail!("not built yet"),
+        Command::Chaos(ChaosCommand::Docs(args)) => crate::suite::docs(args).await,
         Command::Report(args) => crate::chaos::report(&args),
         Command::Image(ImageCommand::Build { target, busybox }) => {
             build_image(&target, busybox.as_deref(), &target.state.root()).await
@@ -226,7 +226,14 @@ async fn compare_scenario(args: CompareArgs, state_root: PathBuf) -> Result<u8> 
     let path = scenario::locate(&args.scenario, &dir)?;
     let sets = scenario::parse_sets(&args.sets)?;
     let scenario = scenario::load(&path, &sets)?;
-    let options = |runtime| run_options(&args.setup, runtime, state_root.clone(), halab_model::Reference::Engine);
+    let options = |runtime| {
+        run_options(
+            &args.setup,
+            runtime,
+            state_root.clone(),
+            halab_model::Reference::Engine,
+        )
+    };
     let mut view = halab_chaos::view::for_stderr();
     let predicted = halab_chaos::run(
         &scenario,

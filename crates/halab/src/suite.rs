@@ -10,7 +10,7 @@ use halab_chaos::suite::{self, Options, Runtime};
 use halab_chaos::{RunOptions, RuntimeChoice, Target, Verdict};
 use halab_model::EngineVersion;
 
-use crate::cli::{MutantsArgs, ReplayArgs, SuiteArgs, SuiteRuntimeArg};
+use crate::cli::{DocsArgs, MutantsArgs, ReplayArgs, SuiteArgs, SuiteRuntimeArg};
 use crate::commands::{emit, say, scenarios_dir, tell};
 use crate::exit;
 
@@ -35,13 +35,16 @@ pub async fn suite(args: SuiteArgs) -> Result<u8> {
         bail!("--cases 0: a suite runs at least one case");
     }
     if args.shrink_time == Some(0) {
-        bail!("--shrink-time 0: shrinking needs some time (use --shrink-iterations 0 to turn it off)");
+        bail!(
+            "--shrink-time 0: shrinking needs some time (use --shrink-iterations 0 to turn it off)"
+        );
     }
     let seed = args.seed.unwrap_or_else(halab_chaos::chaos::random_seed);
     let runtime = runtime(args.runtime);
-    let report_dir = args.report.clone().unwrap_or_else(|| {
-        default_report_dir(&format!("suite-{}-seed{seed}", suite.name))
-    });
+    let report_dir = args
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_dir(&format!("suite-{}-seed{seed}", suite.name)));
     if report_dir.join("suite.json").exists() {
         bail!(
             "{} holds a suite's report already: halab never writes over one",
@@ -212,5 +215,98 @@ pub async fn mutants(args: MutantsArgs) -> Result<u8> {
             .with_context(|| format!("writing {}", junit.display()))?;
     }
     emit(&report.summary())?;
-    Ok(if report.passed() { exit::PASS } else { exit::FAIL })
+    Ok(if report.passed() {
+        exit::PASS
+    } else {
+        exit::FAIL
+    })
+}
+
+pub async fn docs(args: DocsArgs) -> Result<u8> {
+    let suite = suite::find("deep").map_err(anyhow::Error::msg)?;
+    let confirm = !args.sim_only;
+    if confirm {
+        halab_lab::require_root()?;
+    }
+    let work = args
+        .report
+        .clone()
+        .unwrap_or_else(|| default_report_dir(&format!("docs-seed{}", args.seed)));
+    let schedules = if confirm {
+        args.schedules.clone()
+    } else {
+        work.join("schedules")
+    };
+    if confirm {
+        // A fresh set of rows: the schedules of an earlier search are replaced.
+        if let Ok(entries) = std::fs::read_dir(&schedules) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "toml") {
+                    std::fs::remove_file(entry.path())
+                        .with_context(|| format!("removing {}", entry.path().display()))?;
+                }
+            }
+        }
+    }
+    tell(&format!(
+        "docs versus daemon with seed {}: the deep suite's cases searched for what the documentation gets wrong{}",
+        args.seed,
+        if confirm {
+            ", each finding confirmed on a lab"
+        } else {
+            " (simulator only)"
+        }
+    ));
+    let say_line = |line: &str| tell(line);
+    let out = halab_chaos::search::docs::Output {
+        scenarios: &schedules,
+        work: &work,
+    };
+    let report = halab_chaos::search::docs::search(
+        suite,
+        args.seed,
+        SEARCH_CASES,
+        confirm,
+        &out,
+        args.state.root(),
+        args.busybox.clone(),
+        &say_line,
+    )
+    .await?;
+    std::fs::write(
+        work.join("docs.json"),
+        serde_json::to_string_pretty(&report)?,
+    )
+    .with_context(|| format!("writing {}", work.join("docs.json").display()))?;
+    if confirm {
+        let engine = engine_release(&args).await;
+        let markdown = report.markdown(&engine, &schedules.display().to_string());
+        if let Some(parent) = args.markdown.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&args.markdown, markdown)
+            .with_context(|| format!("writing {}", args.markdown.display()))?;
+        tell(&format!("wrote {}", args.markdown.display()));
+    }
+    emit(&report.summary())?;
+    Ok(exit::PASS)
+}
+
+/// The engine the labs ran, as the machine's `dockerd --version` says it.
+async fn engine_release(_args: &DocsArgs) -> String {
+    let output = tokio::process::Command::new("dockerd")
+        .arg("--version")
+        .output()
+        .await;
+    match output {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.split_whitespace()
+                .nth(2)
+                .map(|v| v.trim_end_matches(',').to_owned())
+                .unwrap_or_else(|| "20.10".into())
+        }
+        _ => "20.10".into(),
+    }
 }

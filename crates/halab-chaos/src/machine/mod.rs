@@ -22,9 +22,9 @@ mod shrink;
 #[cfg(test)]
 mod tests;
 
+use admit::Admission;
 pub use compile::{compile, compile_paced, settle_margin};
 pub use predict::{Prediction, Settling};
-use admit::Admission;
 pub use shrink::{CaseTree, normalize, simplifications};
 
 use std::fmt;
@@ -121,10 +121,11 @@ impl fmt::Display for Case {
             .iter()
             .map(|s| format!("{} ({})", s.name, s.policy))
             .collect();
+        let n = self.transitions.len();
         write!(
             f,
-            "{} transition(s) on {}{}: ",
-            self.transitions.len(),
+            "{n} transition{} on {}{}: ",
+            if n == 1 { "" } else { "s" },
             services.join(", "),
             if self.live_restore {
                 ", live-restore"
@@ -149,7 +150,11 @@ impl Strategy for CaseStrategy {
     type Value = Case;
 
     fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
-        Ok(CaseTree::new(draw(self.shape, self.live_restore, runner.rng())))
+        Ok(CaseTree::new(draw(
+            self.shape,
+            self.live_restore,
+            runner.rng(),
+        )))
     }
 }
 
@@ -176,7 +181,10 @@ pub fn draw(shape: Shape, live_restore: bool, rng: &mut impl rand::Rng) -> Case 
             _ => SignalResponse::Exit { code: 0 },
         };
         let base = policy.api_name().to_owned();
-        let taken = services.iter().filter(|s| s.name.starts_with(&base)).count();
+        let taken = services
+            .iter()
+            .filter(|s| s.name.starts_with(&base))
+            .count();
         let name = if taken == 0 {
             base
         } else {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use halab_model::sim::{Latencies, SimConfig, SimService, Simulator};
 use halab_model::{
-    ApiCall, ContainerAction, DaemonConfig, DaemonPhase, EngineVersion, Happening, Nanos,
-    Observed, Op, ServiceOp,
+    ApiCall, ContainerAction, DaemonConfig, DaemonPhase, EngineVersion, Happening, Nanos, Observed,
+    Op, ServiceOp,
 };
 
 use super::Case;
@@ -71,7 +71,10 @@ impl Prediction {
     pub fn started(case: &Case) -> Prediction {
         let mut prediction = Prediction::new(case);
         for service in &case.services {
-            prediction.step(&Op::on(service.name.clone(), ServiceOp::Api(ApiCall::Start)));
+            prediction.step(&Op::on(
+                service.name.clone(),
+                ServiceOp::Api(ApiCall::Start),
+            ));
         }
         prediction
     }

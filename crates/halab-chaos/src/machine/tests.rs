@@ -56,13 +56,19 @@ fn a_compiled_case_waits_for_what_the_model_predicts_and_inspects_after_each_tra
         .map(|op| op.to_string())
         .collect();
     assert_eq!(ops[0], "crash (SIGKILL from the host) always");
-    assert!(ops[1].starts_with("wait for 1 start(s) of always"), "{ops:?}");
+    assert!(
+        ops[1].starts_with("wait for 1 start(s) of always"),
+        "{ops:?}"
+    );
     assert_eq!(&ops[2..4], ["docker inspect always", "docker inspect no"]);
     // The crash, then the daemon started again by the run (no inspection while it is down);
     // restore stops both (it finds them alive) and brings `always` back.
     assert_eq!(ops[4], "daemon-crash");
     assert_eq!(ops[5], "daemon-start");
-    assert!(ops[6].starts_with("wait for 1 start(s) of always"), "{ops:?}");
+    assert!(
+        ops[6].starts_with("wait for 1 start(s) of always"),
+        "{ops:?}"
+    );
     assert!(ops[7].starts_with("wait for 1 die(s) of no"), "{ops:?}");
     assert_eq!(ops.len(), 10, "{ops:?}");
 }

@@ -567,7 +567,8 @@ fn states(
         // A removed container has no exit code or `RestartCount` left to read (the daemon
         // answers 404): when the model removed it too, its status is all there is to compare.
         let gone = |m: &Observed| m.removed && read.status == model_status(m);
-        let model_states: Vec<String> = candidates.iter().map(|m| shown(m)).collect();
+        let mut model_states: Vec<String> = candidates.iter().map(|m| shown(m)).collect();
+        model_states.dedup();
         if k + 1 < inspections.len() || !final_read {
             let matched = candidates.iter().find(|m| {
                 read.status == model_status(m)

@@ -33,7 +33,7 @@ fn judge(scenario: &Scenario, history: &History) -> Vec<CheckResult> {
         live_restore: false,
         engine: halab_model::EngineVersion::V20_10,
         reference: halab_model::Reference::Engine,
-            min_late_ms: 0,
+        min_late_ms: 0,
     })
 }
 

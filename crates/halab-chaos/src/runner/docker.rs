@@ -529,7 +529,9 @@ impl DockerRuntime<'_> {
                 let sent =
                     containers::signal_from_host(docker, container, signal, known.as_ref()).await;
                 if sent.is_ok() && signal == halab_model::signal::SIGKILL {
-                    return self.until_gone(service, known, OpStep::Ok { read: None }).await;
+                    return self
+                        .until_gone(service, known, OpStep::Ok { read: None })
+                        .await;
                 }
                 sent
             }
@@ -611,7 +613,11 @@ impl DockerRuntime<'_> {
             .and_then(|p| p.get(service).cloned())
     }
 
-    fn remember_process(&self, service: &str, inspected: &bollard::models::ContainerInspectResponse) {
+    fn remember_process(
+        &self,
+        service: &str,
+        inspected: &bollard::models::ContainerInspectResponse,
+    ) {
         if let Ok(mut processes) = self.processes.lock() {
             match containers::HostProcess::of(inspected) {
                 Some(process) => processes.insert(service.to_owned(), process),

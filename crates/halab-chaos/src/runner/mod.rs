@@ -133,7 +133,12 @@ pub async fn run(
             .await?
         }
     };
-    Ok(judge(scenario, options.reference, options.min_late_ms, played))
+    Ok(judge(
+        scenario,
+        options.reference,
+        options.min_late_ms,
+        played,
+    ))
 }
 
 /// What is known of a run once its daemon is ready, before its first phase: enough, with the

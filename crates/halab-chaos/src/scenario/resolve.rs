@@ -132,7 +132,10 @@ impl<'a> Resolver<'a> {
                 return Err(self.at(
                     &f.verdict,
                     "found.verdict",
-                    format!("`{}` is not a verdict: pass, fail or unknown", text::one_line(other)),
+                    format!(
+                        "`{}` is not a verdict: pass, fail or unknown",
+                        text::one_line(other)
+                    ),
                 ));
             }
         };
@@ -152,11 +155,10 @@ impl<'a> Resolver<'a> {
             failed.push(self.words(property, &format!("found.failed[{i}]"))?);
         }
         failed.sort();
-        let by = f
-            .by
-            .as_ref()
-            .map(|by| self.words(by, "found.by"))
-            .transpose()?;
+        let by =
+            f.by.as_ref()
+                .map(|by| self.words(by, "found.by"))
+                .transpose()?;
         Ok(super::Found {
             by,
             reference,

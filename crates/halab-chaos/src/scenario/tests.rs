@@ -453,14 +453,23 @@ fn a_scenario_written_back_reads_back_the_same() {
             failed: vec!["always events".into(), "daemon daemon-start-time".into()],
         });
         let text = render::scenario(&with_found, "written back\nby a test");
-        let again = parse(&path, &text, &[])
-            .unwrap_or_else(|e| panic!("{} written back does not parse: {e}\n{text}", path.display()));
+        let again = parse(&path, &text, &[]).unwrap_or_else(|e| {
+            panic!(
+                "{} written back does not parse: {e}\n{text}",
+                path.display()
+            )
+        });
         let json = |s: &Scenario| {
             let mut v = serde_json::to_value(s).unwrap();
             v.as_object_mut().unwrap().remove("params");
             v
         };
-        assert_eq!(json(&again), json(&with_found), "{}:\n{text}", path.display());
+        assert_eq!(
+            json(&again),
+            json(&with_found),
+            "{}:\n{text}",
+            path.display()
+        );
         assert!(text.starts_with("# written back\n# by a test\n"));
         checked += 1;
     }

@@ -25,6 +25,7 @@ use crate::scenario::{Found, Scenario, render};
 use crate::suite::{self, Options, Runtime, Suite, SuiteError, failed_properties};
 use crate::view::Silent;
 
+pub mod docs;
 pub mod mutants;
 
 /// How many seeds a search tries before it gives up on confirming a difference on a lab.
@@ -168,12 +169,13 @@ pub async fn find(search: &Search<'_>, say: &(dyn Fn(&str) + Sync)) -> Result<Ou
             };
             if search.confirm {
                 let dir = search.report_dir.join(format!("lab-{name}-seed{seed}"));
-                let confirmation = confirm(search, &scenario, &dir).await.map_err(|e| {
-                    SuiteError::Case {
-                        lane: failure.lane_name,
-                        error: e.to_string(),
-                    }
-                })?;
+                let confirmation =
+                    confirm(search, &scenario, &dir)
+                        .await
+                        .map_err(|e| SuiteError::Case {
+                            lane: failure.lane_name,
+                            error: e.to_string(),
+                        })?;
                 say(&format!(
                     "{}: on a lab, judged by it {}, by the engine's model {}",
                     search.reference,

@@ -195,7 +195,10 @@ pub async fn check(
         report_dir: report_dir.clone(),
     };
     let path = report_dir.join("mutants.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default())
-        .map_err(io(&path))?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(io(&path))?;
     Ok(report)
 }

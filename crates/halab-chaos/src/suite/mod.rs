@@ -18,6 +18,7 @@ mod lane;
 mod outcome;
 mod run;
 
+pub(crate) use lane::sim_options;
 pub use lane::{Lane, LaneConfig};
 pub(crate) use outcome::duration;
 pub use outcome::{CaseRecord, Failure, SuiteReport};

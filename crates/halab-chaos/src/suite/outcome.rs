@@ -129,7 +129,10 @@ impl SuiteReport {
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let drawn: Vec<&CaseRecord> = self.drawn().collect();
-        let unknown = drawn.iter().filter(|c| c.verdict == Verdict::Unknown).count();
+        let unknown = drawn
+            .iter()
+            .filter(|c| c.verdict == Verdict::Unknown)
+            .count();
         let _ = writeln!(
             s,
             "{}  suite {} (seed {}, judged by the {} model) on {} {}: {} cases, {} transitions in {}",

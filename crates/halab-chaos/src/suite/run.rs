@@ -82,10 +82,7 @@ pub async fn run(
     }
     for lane in &lanes {
         if let Some(lab) = lane.lab_name() {
-            say(&format!(
-                "lane {}: lab {lab} is up",
-                lane.config.name()
-            ));
+            say(&format!("lane {}: lab {lab} is up", lane.config.name()));
         }
     }
 
@@ -272,7 +269,8 @@ impl LaneContext<'_> {
             verbose: 0,
             ..Config::default()
         };
-        let mut runner = TestRunner::new_with_rng(config, lane_rng(self.options.seed, self.lane.index));
+        let mut runner =
+            TestRunner::new_with_rng(config, lane_rng(self.options.seed, self.lane.index));
         let strategy = CaseStrategy {
             shape: self.suite.shape,
             live_restore: self.lane.config.live_restore,
@@ -406,15 +404,19 @@ impl LaneContext<'_> {
             floor,
             &self.options.state_root,
         );
-        let simulated = match self
-            .handle
-            .block_on(crate::run(&simulated_scenario, &sim_options, &mut Silent))
-        {
-            Ok(report) => report,
-            Err(e) => {
-                return self.cannot_play(state, format!("the simulator could not play case {run}: {e}"));
-            }
-        };
+        let simulated =
+            match self
+                .handle
+                .block_on(crate::run(&simulated_scenario, &sim_options, &mut Silent))
+            {
+                Ok(report) => report,
+                Err(e) => {
+                    return self.cannot_play(
+                        state,
+                        format!("the simulator could not play case {run}: {e}"),
+                    );
+                }
+            };
         let by_engine = if reference == Reference::Engine {
             simulated.clone()
         } else {
