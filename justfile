@@ -22,14 +22,33 @@ install:
 scenarios:
     cargo run --quiet --release -p halab -- scenario list
 
-# Everything CI runs: format, lints, every test (real daemons), the fuzz harness, then proof
-# that nothing is left.
+# Everything CI runs: format, lints, every test (real daemons), the fuzz harness, the quick
+# property-based suite and the mutation check on lab daemons, then proof that nothing is left.
 test: _busybox _nextest lint book-test
     just halab-leftovers > target/leftovers-before.txt
     cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)'
     just fuzz-ci
     cargo test --workspace --doc --quiet
+    just chaos quick
+    just mutants
     just check-clean target/leftovers-before.txt
+
+# A property-based suite on lab daemons (root): proptest draws cases of services, restart
+# policies and faults, each is played on a lab and judged by the model, a failure is shrunk
+# and saved; e.g. `just chaos`, `just chaos deep`, `just chaos quick --seed 7 --cases 80`.
+# JUnit goes to target/chaos-SUITE.xml.
+chaos SUITE="quick" *ARGS: _busybox
+    cargo run --quiet -p halab -- chaos suite {{SUITE}} --junit target/chaos-{{SUITE}}.xml {{ARGS}}
+
+# The mutation check: every deliberately wrong model searched for in the quick suite's cases,
+# shrunk, and caught on a lab daemon (root). JUnit goes to target/mutants.xml.
+mutants *ARGS: _busybox
+    cargo run --quiet -p halab -- chaos mutants --junit target/mutants.xml {{ARGS}}
+
+# Search again for where Docker departs from its documentation, confirm each finding on a lab
+# (root), and rewrite the book's page and the replayable schedules; review the diff, commit it.
+docs-vs-daemon *ARGS: _busybox
+    cargo run --quiet --release -p halab -- chaos docs --seed 1 {{ARGS}}
 
 # The fuzz harness (parser, --set values, simulator) for a fixed number of executions, as CI
 # runs it; it prints how many ran.

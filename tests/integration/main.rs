@@ -24,3 +24,4 @@ mod report_html;
 mod scenarios;
 mod seed;
 mod sim;
+mod suites;

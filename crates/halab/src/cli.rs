@@ -157,8 +157,8 @@ pub struct SuiteArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
-    /// Where proptest keeps the seeds of failing cases, re-run first [default: the scenarios
-    /// directory's `suites/`].
+    /// Where proptest keeps the seeds of failing cases (`SUITE-LANE.txt`), re-run first
+    /// [default: the scenarios directory's `regressions/`].
     #[arg(long, value_name = "DIR")]
     pub regressions: Option<PathBuf>,
 
@@ -263,11 +263,11 @@ pub struct DocsArgs {
     #[arg(long, value_name = "DIR", default_value = "scenarios/docs-vs-daemon")]
     pub schedules: PathBuf,
 
-    /// Where the report the book includes goes.
+    /// Where the book's page goes (the whole page is generated).
     #[arg(
         long,
         value_name = "FILE",
-        default_value = "book/src/generated/docs-vs-daemon.md"
+        default_value = "book/src/docs-vs-daemon.md"
     )]
     pub markdown: PathBuf,
 

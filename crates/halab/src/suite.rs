@@ -57,7 +57,7 @@ pub async fn suite(args: SuiteArgs) -> Result<u8> {
         Some(
             args.regressions
                 .clone()
-                .unwrap_or_else(|| scenarios_dir(&args.dir).join("suites")),
+                .unwrap_or_else(|| scenarios_dir(&args.dir).join("regressions")),
         )
     };
     let options = Options {

@@ -117,7 +117,7 @@ pub struct Options {
     /// Where the report goes: a summary, each case's run, the minimal failing schedule.
     pub report_dir: PathBuf,
     /// Where proptest keeps the seeds of failing cases (`<suite>-<lane>.txt`), re-run first;
-    /// `None` keeps none.
+    /// `None` keeps none. Only failures judged by the engine's model are kept.
     pub regressions: Option<PathBuf>,
     /// While shrinking for a reference other than the engine's, skip on the lab the candidates
     /// the simulator shows passing.

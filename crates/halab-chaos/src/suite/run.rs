@@ -246,9 +246,9 @@ impl LaneContext<'_> {
             .options
             .regressions
             .as_ref()
-            .filter(|_| {
-                self.options.reference == Reference::Engine && self.options.runtime == Runtime::Lab
-            })
+            // A failure is the daemon's (or the harness's) only when the engine's own model
+            // judges: a wrong model's failures are not regressions.
+            .filter(|_| self.options.reference == Reference::Engine)
             .map(|dir| {
                 let path = dir.join(format!("{}-{name}.txt", self.suite.name));
                 let path: &'static str = Box::leak(path.display().to_string().into_boxed_str());
