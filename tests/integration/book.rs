@@ -602,13 +602,22 @@ impl Capture {
         self.command.split_whitespace().next().unwrap_or_default()
     }
 
-    /// A `halab scenario run`, not its help page.
+    /// A run — `halab scenario run`, a suite, the mutation check — not its help page: its
+    /// output is compared in shape, not exactly.
     fn is_run(&self) -> bool {
-        self.command.starts_with("halab scenario run ") && !self.args().contains(&"--help")
+        [
+            "halab scenario run ",
+            "halab chaos suite ",
+            "halab chaos mutants ",
+        ]
+        .iter()
+        .any(|run| self.command.starts_with(run))
+            && !self.args().contains(&"--help")
     }
 
     fn in_simulator(&self) -> bool {
         self.args().windows(2).any(|w| w == ["--runtime", "sim"])
+            || self.args().contains(&"--sim-only")
     }
 
     fn committed(&self) -> String {

@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::support::*;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "halab-test-{name}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("halab-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -68,7 +65,10 @@ fn a_planted_failure_shrinks_on_a_lab_and_replays_to_the_same_failure() {
     );
     let file = PathBuf::from(failure["scenario_file"].as_str().unwrap());
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains("reference = \"mutant:api-kill-as-crash\""), "{text}");
+    assert!(
+        text.contains("reference = \"mutant:api-kill-as-crash\""),
+        "{text}"
+    );
 
     let replayed = run(halab(
         &state,
@@ -187,8 +187,7 @@ fn the_docs_versus_daemon_report_is_what_the_search_finds() {
     rules.sort();
     assert_eq!(rules, stems(&docs_rows()), "{out}");
     let page = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../book/src/generated/docs-vs-daemon.md"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../book/src/generated/docs-vs-daemon.md"),
     )
     .unwrap();
     for rule in &rules {
@@ -281,7 +280,10 @@ fn a_seed_draws_the_same_suite_and_the_simulator_passes_it() {
     for case in cases(&a) {
         let n = case["transitions"].as_array().unwrap().len();
         let services = case["services"].as_array().unwrap().len();
-        assert!((6..=9).contains(&n) && (3..=4).contains(&services), "{case}");
+        assert!(
+            (6..=9).contains(&n) && (3..=4).contains(&services),
+            "{case}"
+        );
     }
 }
 

@@ -138,7 +138,7 @@ pub struct SuiteArgs {
     pub seed: Option<u64>,
 
     /// How many cases in all [default: the suite's own; PROPTEST_CASES if set].
-    #[arg(long, value_name = "N", env = "PROPTEST_CASES")]
+    #[arg(long, value_name = "N", env = "PROPTEST_CASES", hide_env_values = true)]
     pub cases: Option<u32>,
 
     /// Where cases are played.

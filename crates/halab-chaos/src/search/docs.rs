@@ -316,11 +316,12 @@ impl DocsReport {
         );
         let _ = writeln!(
             s,
-            "It found {} such place(s). Each row below says what the docs say, what the engine does \
+            "It found {} such place{}. Each row below says what the docs say, what the engine does \
              (the lab run, judged), the schedule that shows it, and how to run it yourself. The \
              schedules are scenario files in `{scenarios_in_repo}/`; `halab scenario run \
              docs-vs-daemon` plays them all, judged by the engine's model, and they pass.\n",
-            self.found().len()
+            self.found().len(),
+            if self.found().len() == 1 { "" } else { "s" }
         );
         for r in &self.rules {
             let (Outcome::Found(f), Some(file)) = (&r.outcome, &r.scenario_file) else {

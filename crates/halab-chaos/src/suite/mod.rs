@@ -55,6 +55,7 @@ const TWO_LANES: [LaneConfig; 2] = [
     LaneConfig { live_restore: true },
 ];
 
+// ANCHOR: suites
 /// The suites halab ships.
 pub const SUITES: [Suite; 2] = [
     Suite {
@@ -88,6 +89,7 @@ pub const SUITES: [Suite; 2] = [
         shrink_time: Duration::from_secs(900),
     },
 ];
+// ANCHOR_END: suites
 
 /// The suite named `name`, or why there is none.
 pub fn find(name: &str) -> Result<&'static Suite, String> {

@@ -176,7 +176,7 @@ impl SuiteReport {
                 "  {unknown} case(s) the history could not decide (proptest drew others instead)"
             );
         }
-        if self.reference == Reference::Engine && !drawn.is_empty() {
+        if self.reference == Reference::Engine && self.runtime == "lab" && !drawn.is_empty() {
             let caught = self.mutants_caught();
             let n = caught.iter().filter(|(_, by)| by.is_some()).count();
             let names: Vec<String> = caught
@@ -202,14 +202,13 @@ impl SuiteReport {
         for f in &self.failures {
             let _ = writeln!(
                 s,
-                "\nFAIL on lane {}: {}\n  drawn: {}\n  shrunk in {} runs ({} on the lab, {}) to {} transition(s): {}\n  saved as {}; run it again with `halab chaos replay {}`\n\n{}",
+                "\nFAIL on lane {}: {}\n  drawn: {}\n  shrunk in {} runs ({} on the lab, {}) to {}\n  saved as {}; run it again with `halab chaos replay {}`\n\n{}",
                 f.lane_name,
                 f.reason,
                 f.original,
                 f.shrink_runs,
                 f.shrink_lab_runs,
                 duration(f.shrink_seconds),
-                f.minimal.transitions.len(),
                 f.minimal,
                 f.scenario_file.display(),
                 f.scenario_file.display(),

@@ -101,21 +101,26 @@ pub async fn run(
     };
     let played = std::panic::AssertUnwindSafe(async {
         tokio::task::block_in_place(|| {
+            let context = |lane| LaneContext {
+                suite,
+                options,
+                lane,
+                handle: handle.clone(),
+                abort: &abort,
+                interrupted: &interrupted,
+                signalled: &signalled,
+                say,
+                lanes: suite.lanes.len(),
+            };
+            // Simulated lanes take milliseconds: one after the other, they print in one order.
+            if options.runtime == Runtime::Sim {
+                return lanes.iter().map(|lane| context(lane).run()).collect();
+            }
             std::thread::scope(|scope| {
                 let threads: Vec<_> = lanes
                     .iter()
                     .map(|lane| {
-                        let ctx = LaneContext {
-                            suite,
-                            options,
-                            lane,
-                            handle: handle.clone(),
-                            abort: &abort,
-                            interrupted: &interrupted,
-                            signalled: &signalled,
-                            say,
-                            lanes: suite.lanes.len(),
-                        };
+                        let ctx = context(lane);
                         scope.spawn(move || ctx.run())
                     })
                     .collect();
@@ -452,17 +457,22 @@ impl LaneContext<'_> {
             lock(state).shrink_lab_runs += 1;
         }
         let failed = failed_properties(&report);
-        let caught = if reference == Reference::Engine && !shrinking {
-            Mutant::ALL
-                .into_iter()
-                .filter(|m| {
-                    crate::rejudge(&scenario, &report, Reference::Mutant(*m)).verdict
-                        == Verdict::Fail
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // A real history judged by every wrong model (pure, no new run): how many of them this
+        // suite's own cases would catch. (A simulated history is the engine's model's by
+        // construction: `halab chaos mutants` searches those.)
+        let caught =
+            if reference == Reference::Engine && !shrinking && self.options.runtime == Runtime::Lab
+            {
+                Mutant::ALL
+                    .into_iter()
+                    .filter(|m| {
+                        crate::rejudge(&scenario, &report, Reference::Mutant(*m)).verdict
+                            == Verdict::Fail
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let seconds = began.elapsed().as_secs_f64();
         (self.say)(&format!(
             "lane {lane} {kind} {run}: {} on {} services, {} daemon fault(s): {}{} ({seconds:.1} s)",
