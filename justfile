@@ -24,14 +24,24 @@ scenarios:
 
 # Everything CI runs: format, lints, every test (real daemons), the fuzz harness, the quick
 # property-based suite and the mutation check on lab daemons, then proof that nothing is left.
+# The suites play on lab daemons of their own while the other tests run (both mostly wait on
+# daemons): their output is printed whole at the end, in target/suites.log.
 test: _busybox _nextest lint book-test
+    #!/usr/bin/env bash
+    set -uo pipefail
     just halab-leftovers > target/leftovers-before.txt
-    cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)'
-    just fuzz-ci
-    cargo test --workspace --doc --quiet
-    just chaos quick
-    just mutants
-    just check-clean target/leftovers-before.txt
+    cargo build --quiet -p halab || exit 1
+    (just chaos quick && just mutants) > target/suites.log 2>&1 &
+    suites=$!
+    status=0
+    cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)' || status=1
+    just fuzz-ci || status=1
+    cargo test --workspace --doc --quiet || status=1
+    wait "$suites" || status=1
+    echo "── the quick suite and the mutation check (just chaos quick && just mutants):"
+    cat target/suites.log
+    just check-clean target/leftovers-before.txt || status=1
+    exit "$status"
 
 # A property-based suite on lab daemons (root): proptest draws cases of services, restart
 # policies and faults, each is played on a lab and judged by the model, a failure is shrunk

@@ -187,7 +187,7 @@ fn the_docs_versus_daemon_report_is_what_the_search_finds() {
     rules.sort();
     assert_eq!(rules, stems(&docs_rows()), "{out}");
     let page = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../book/src/generated/docs-vs-daemon.md"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../book/src/docs-vs-daemon.md"),
     )
     .unwrap();
     for rule in &rules {
@@ -237,34 +237,44 @@ fn every_mutant_is_caught_by_a_shrunk_schedule_in_the_simulator() {
     let _ = std::fs::remove_dir_all(&report);
 }
 
+/// `halab chaos suite quick --runtime sim --seed SEED --cases CASES EXTRA… --json`, its report
+/// directory removed afterwards.
+fn simulated_suite(
+    state: &StateDir,
+    name: &str,
+    seed: &str,
+    cases: &str,
+    extra: &[&str],
+) -> Outcome {
+    let dir = temp_dir(name);
+    let args = [
+        &[
+            "chaos",
+            "suite",
+            "quick",
+            "--runtime",
+            "sim",
+            "--seed",
+            seed,
+            "--cases",
+            cases,
+            "--report",
+        ][..],
+        &[dir.to_str().unwrap(), "--json"],
+        extra,
+    ]
+    .concat();
+    let out = run(halab(state, &args));
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
 /// The same seed draws the same cases; the simulator plays a suite at thousands of cases a
 /// minute, and they pass (the harness agrees with its own model).
 #[test]
 fn a_seed_draws_the_same_suite_and_the_simulator_passes_it() {
     let state = StateDir::new();
-    let played = |name: &str| {
-        let dir = temp_dir(name);
-        let out = run(halab(
-            &state,
-            &[
-                "chaos",
-                "suite",
-                "quick",
-                "--runtime",
-                "sim",
-                "--seed",
-                "42",
-                "--cases",
-                "400",
-                "--no-regressions",
-                "--report",
-                dir.to_str().unwrap(),
-                "--json",
-            ],
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        out
-    };
+    let played = |name: &str| simulated_suite(&state, name, "42", "400", &["--no-regressions"]);
     let (a, b) = (played("seed-a"), played("seed-b"));
     assert_eq!(a.code, 0, "{a}");
     let cases = |out: &Outcome| -> Vec<serde_json::Value> {
@@ -295,28 +305,14 @@ fn persisted_failures_are_run_first() {
     let regressions = temp_dir("regressions");
     std::fs::create_dir_all(&regressions).unwrap();
     let count = |name: &str| {
-        let dir = temp_dir(name);
-        let out = run(halab(
+        let out = simulated_suite(
             &state,
-            &[
-                "chaos",
-                "suite",
-                "quick",
-                "--runtime",
-                "sim",
-                "--seed",
-                "5",
-                "--cases",
-                "4",
-                "--regressions",
-                regressions.to_str().unwrap(),
-                "--report",
-                dir.to_str().unwrap(),
-                "--json",
-            ],
-        ));
+            name,
+            "5",
+            "4",
+            &["--regressions", regressions.to_str().unwrap()],
+        );
         assert_eq!(out.code, 0, "{out}");
-        let _ = std::fs::remove_dir_all(&dir);
         out.json()["cases"]
             .as_array()
             .unwrap()

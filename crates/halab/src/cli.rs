@@ -106,7 +106,8 @@ pub enum ChaosCommand {
     /// still fails, saved as a scenario file.
     Suite(SuiteArgs),
     /// Play a saved schedule (a suite's minimal failing one, say) again and say whether it
-    /// shows what its `[found]` table recorded.
+    /// shows what its `[found]` table recorded: the same verdict, every property that failed
+    /// then failing again.
     Replay(ReplayArgs),
     /// The mutation check: for each deliberately wrong model, search the quick suite's cases in
     /// the simulator for one it gets wrong, shrink it, and confirm it on a lab daemon.
@@ -115,6 +116,17 @@ pub enum ChaosCommand {
     /// says it does not, one documented rule at a time, confirm each on a lab, and write the
     /// report the book includes.
     Docs(DocsArgs),
+}
+
+/// The labs a suite, a replay or a search starts for itself.
+#[derive(Debug, Args)]
+pub struct LabsArgs {
+    #[command(flatten)]
+    pub state: StateDirArg,
+
+    /// The static busybox the lab image is built from.
+    #[arg(long, value_name = "PATH")]
+    pub busybox: Option<PathBuf>,
 }
 
 /// Where a suite's, a replay's or a search's cases are played.
@@ -183,11 +195,7 @@ pub struct SuiteArgs {
     pub json: bool,
 
     #[command(flatten)]
-    pub state: StateDirArg,
-
-    /// The static busybox the lab image is built from.
-    #[arg(long, value_name = "PATH")]
-    pub busybox: Option<PathBuf>,
+    pub labs: LabsArgs,
 
     #[command(flatten)]
     pub dir: ScenariosDir,
@@ -215,11 +223,7 @@ pub struct ReplayArgs {
     pub json: bool,
 
     #[command(flatten)]
-    pub state: StateDirArg,
-
-    /// The static busybox the lab image is built from.
-    #[arg(long, value_name = "PATH")]
-    pub busybox: Option<PathBuf>,
+    pub labs: LabsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -241,11 +245,7 @@ pub struct MutantsArgs {
     pub junit: Option<PathBuf>,
 
     #[command(flatten)]
-    pub state: StateDirArg,
-
-    /// The static busybox the lab image is built from.
-    #[arg(long, value_name = "PATH")]
-    pub busybox: Option<PathBuf>,
+    pub labs: LabsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -277,11 +277,7 @@ pub struct DocsArgs {
     pub report: Option<PathBuf>,
 
     #[command(flatten)]
-    pub state: StateDirArg,
-
-    /// The static busybox the lab image is built from.
-    #[arg(long, value_name = "PATH")]
-    pub busybox: Option<PathBuf>,
+    pub labs: LabsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -69,7 +69,9 @@ fn main() -> ExitCode {
             }
             let interrupted = e
                 .downcast_ref::<halab_chaos::RunError>()
-                .is_some_and(|e| matches!(e, halab_chaos::RunError::Interrupted));
+                .is_some_and(|e| matches!(e, halab_chaos::RunError::Interrupted))
+                || e.downcast_ref::<halab_chaos::suite::SuiteError>()
+                    .is_some_and(|e| matches!(e, halab_chaos::suite::SuiteError::Interrupted));
             ExitCode::from(if interrupted {
                 exit::INTERRUPTED
             } else {

@@ -72,8 +72,8 @@ pub async fn suite(args: SuiteArgs) -> Result<u8> {
         shrink_time: args.shrink_time.map(std::time::Duration::from_secs),
         sim_late_floor_ms: 0,
         sim_pace_ms: 0,
-        state_root: args.state.root(),
-        busybox: args.busybox.clone(),
+        state_root: args.labs.state.root(),
+        busybox: args.labs.busybox.clone(),
     };
     tell(&format!(
         "suite {} with seed {seed} (`--seed {seed}` draws the same cases): {} cases on {} lane(s), judged by the {} model",
@@ -118,8 +118,8 @@ pub async fn replay(args: ReplayArgs) -> Result<u8> {
     let options = RunOptions {
         runtime,
         skip_daemon_phases: false,
-        busybox: args.busybox.clone(),
-        state_root: args.state.root(),
+        busybox: args.labs.busybox.clone(),
+        state_root: args.labs.state.root(),
         reference,
         min_late_ms: 0,
     };
@@ -134,8 +134,13 @@ pub async fn replay(args: ReplayArgs) -> Result<u8> {
     drop(stream);
     dir.finish(&report, None)?;
     let failed = suite::failed_properties(&report);
-    let same = report.verdict == found.verdict
-        && (found.verdict != Verdict::Fail || found.failed.is_empty() || failed == found.failed);
+    // The same verdict, and every property that failed then fails again (a run on a real
+    // daemon may fail one more: an event the model predicts just as the run ends, say).
+    let same = report.verdict == found.verdict && found.failed.iter().all(|f| failed.contains(f));
+    let also: Vec<&String> = failed
+        .iter()
+        .filter(|f| !found.failed.contains(f))
+        .collect();
     if args.json {
         say(serde_json::to_string_pretty(&serde_json::json!({
             "reproduced": same,
@@ -160,8 +165,19 @@ pub async fn replay(args: ReplayArgs) -> Result<u8> {
         };
         say(if same {
             format!(
-                "reproduced{judged}: {}, as recorded; report: {}",
-                shown(report.verdict, &failed),
+                "reproduced{judged}: {}, as recorded{}; report: {}",
+                shown(found.verdict, &found.failed),
+                if also.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (and now also {})",
+                        also.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
                 report_dir.display()
             )
         } else {
@@ -205,8 +221,8 @@ pub async fn mutants(args: MutantsArgs) -> Result<u8> {
         SEARCH_CASES,
         confirm,
         report_dir,
-        args.state.root(),
-        args.busybox.clone(),
+        args.labs.state.root(),
+        args.labs.busybox.clone(),
         &say_line,
     )
     .await?;
@@ -268,8 +284,8 @@ pub async fn docs(args: DocsArgs) -> Result<u8> {
         SEARCH_CASES,
         confirm,
         &out,
-        args.state.root(),
-        args.busybox.clone(),
+        args.labs.state.root(),
+        args.labs.busybox.clone(),
         &say_line,
     )
     .await?;

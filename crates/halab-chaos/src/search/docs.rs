@@ -142,11 +142,7 @@ pub async fn search(
     say: &(dyn Fn(&str) + Sync),
 ) -> Result<DocsReport, SuiteError> {
     let began = std::time::Instant::now();
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SuiteError::ReportDir { path, source }
-    };
-    std::fs::create_dir_all(out.scenarios).map_err(io(out.scenarios))?;
+    std::fs::create_dir_all(out.scenarios).map_err(super::at(out.scenarios))?;
     let mut remaining = DocRules::ALL;
     let mut rules = Vec::new();
     let mut cases_without_finding = 0;
@@ -193,7 +189,7 @@ pub async fn search(
         let scenario_file = match &outcome {
             Outcome::Found(f) if f.lab.is_none() || f.confirmed() => {
                 let path = out.scenarios.join(format!("{rule}.toml"));
-                std::fs::write(&path, &f.scenario_text).map_err(io(&path))?;
+                std::fs::write(&path, &f.scenario_text).map_err(super::at(&path))?;
                 Some(path)
             }
             _ => None,

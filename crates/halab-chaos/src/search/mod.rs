@@ -261,6 +261,12 @@ async fn confirm(
     })
 }
 
+/// The error of a report file that could not be written, naming it.
+pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> SuiteError + use<> {
+    let path = path.to_path_buf();
+    move |source| SuiteError::ReportDir { path, source }
+}
+
 /// A reference as part of a file name: `mutant-api-kill-as-crash`, `docs-ten-seconds`.
 pub fn slug(reference: &Reference) -> String {
     reference.to_string().replace([':', '+'], "-")

@@ -153,11 +153,7 @@ pub async fn check(
     say: &(dyn Fn(&str) + Sync),
 ) -> Result<MutationReport, SuiteError> {
     let began = std::time::Instant::now();
-    let io = |path: &PathBuf| {
-        let path = path.clone();
-        move |source| SuiteError::ReportDir { path, source }
-    };
-    std::fs::create_dir_all(&report_dir).map_err(io(&report_dir))?;
+    std::fs::create_dir_all(&report_dir).map_err(super::at(&report_dir))?;
     let mut results = Vec::new();
     for mutant in Mutant::ALL {
         let reference = Reference::Mutant(mutant);
@@ -175,7 +171,7 @@ pub async fn check(
         let scenario_file = match &outcome {
             Outcome::Found(f) => {
                 let path = report_dir.join(format!("{}.toml", slug(&reference)));
-                std::fs::write(&path, &f.scenario_text).map_err(io(&path))?;
+                std::fs::write(&path, &f.scenario_text).map_err(super::at(&path))?;
                 Some(path)
             }
             _ => None,
@@ -199,6 +195,6 @@ pub async fn check(
         &path,
         serde_json::to_string_pretty(&report).unwrap_or_default(),
     )
-    .map_err(io(&path))?;
+    .map_err(super::at(&path))?;
     Ok(report)
 }
