@@ -356,3 +356,22 @@ fn an_interrupted_suite_removes_its_labs() {
     assert!(state.labs().is_empty(), "labs left: {:?}", state.labs());
     let _ = std::fs::remove_dir_all(&report);
 }
+
+/// What the suites found, kept as scenarios: each passes in the simulator and on a lab.
+#[test]
+fn the_regressions_the_suites_found_pass_on_a_lab_and_in_the_simulator() {
+    require_root();
+    let state = StateDir::new();
+    for runtime in ["sim", "docker"] {
+        let out = run(halab(
+            &state,
+            &["scenario", "run", "regressions", "--runtime", runtime],
+        ));
+        assert_eq!(out.code, 0, "{runtime}: {out}");
+        assert!(
+            out.stdout.contains("7 scenario(s), 7 passed"),
+            "{runtime}: {out}"
+        );
+    }
+    assert!(state.labs().is_empty(), "labs left: {:?}", state.labs());
+}

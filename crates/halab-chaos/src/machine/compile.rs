@@ -95,4 +95,19 @@ fn settle(model: &mut Prediction, case: &Case, op: &Op, ops: &mut Vec<Op>) {
             ops.push(Op::on(service.name.clone(), ServiceOp::Inspect));
         }
     }
+    // With live-restore, `restore` leaves the restart manager of each container it finds
+    // running active for 100 ms, and an exit within them is not restarted: whether one is
+    // depends on a moment the history does not hold (see `oracle::RestoreAt`). The case waits
+    // them out after a daemon start, so that what follows does not race the daemon's timer.
+    if case.live_restore && matches!(op, Op::Daemon(DaemonOp::Start)) {
+        let wait = Op::Wait(Wait::For {
+            ms: LIVE_RESTORE_ACTIVE_MS,
+        });
+        model.step(&wait);
+        ops.push(wait);
+    }
 }
+
+/// Twice the 100 ms a live-restored container's restart manager stays active
+/// (`restartmanager.ShouldRestart`'s first back-off).
+const LIVE_RESTORE_ACTIVE_MS: u64 = 200;

@@ -411,14 +411,18 @@ fn events(
     .with_evidence(evidence)
 }
 
-/// Automatic restarts: a `die` followed by a `start` with no operation in between and no daemon
-/// restart around them.
+/// Automatic restarts: a `die` followed by a `start` with no operation in between that could
+/// have started it (a `docker start` or `restart`; a daemon start is a restart window) and no
+/// daemon restart around them. An operation that cannot start a container — a
+/// `docker update`, say, while a back-off restart is pending — does not make the restart it
+/// lands in front of a manual one: the daemon's timer starts it all the same.
 fn gaps(seen: &[Seen], actions: &[Action<'_, '_>], restarting: &[Window]) -> Vec<(usize, i64)> {
     (1..seen.len())
         .filter_map(|i| {
             let (die, start) = (&seen[i - 1], &seen[i]);
             let acted = actions
                 .iter()
+                .filter(|a| can_start(a.span.op))
                 .any(|a| (die.ops_done..start.ops_done).contains(&a.index));
             let automatic = matches!(die.action, ContainerAction::Die { .. })
                 && matches!(start.action, ContainerAction::Start)
@@ -428,6 +432,20 @@ fn gaps(seen: &[Seen], actions: &[Action<'_, '_>], restarting: &[Window]) -> Vec
             automatic.then(|| (i, start.at.millis_since(die.at)))
         })
         .collect()
+}
+
+/// Whether `op` may start a container by itself.
+fn can_start(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Daemon(DaemonOp::Start)
+            | Op::Service {
+                op: ServiceOp::Api(
+                    halab_model::ApiCall::Start | halab_model::ApiCall::Restart { .. }
+                ),
+                ..
+            }
+    )
 }
 
 /// Each automatic restart comes after the model's back-off: never earlier (less clock
