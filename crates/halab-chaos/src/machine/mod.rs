@@ -216,7 +216,12 @@ pub fn draw(shape: Shape, live_restore: bool, rng: &mut impl rand::Rng) -> Case 
         let fault_room = !down && faults_done < faults && left >= 2;
         let mut op = None;
         for _ in 0..8 {
-            let drawn = if down && (left == 1 || rng.random_range(0..10) < 7) {
+            let looping = (!down && !forced)
+                .then(|| crash_loop(&case, &model, shape, rng))
+                .flatten();
+            let drawn = if let Some(op) = looping {
+                op
+            } else if down && (left == 1 || rng.random_range(0..10) < 7) {
                 Op::Daemon(DaemonOp::Start)
             } else if forced || (fault_room && rng.random_range(0..100) < 15) {
                 let power = shape.rare_faults && rng.random_range(0..8) == 0;
@@ -253,6 +258,62 @@ pub fn draw(shape: Shape, live_restore: bool, rng: &mut impl rand::Rng) -> Case 
         case.transitions.push(op);
     }
     case
+}
+
+/// The ending operations a crash loop is made of.
+fn ends(op: &ServiceOp) -> bool {
+    matches!(
+        op,
+        ServiceOp::Exit { .. } | ServiceOp::Signal { .. } | ServiceOp::Oom
+    )
+}
+
+/// A crash loop, more often than chance would make one: after a service's process ended (and
+/// its policy started it again), it ends again more than half the time — the back-off grows,
+/// `on-failure:N` runs out — and after a few, the case often leaves it alone for a while, long
+/// enough for its back-off to reset (above 10 s) or not (3 s), before it fails once more.
+fn crash_loop(
+    case: &Case,
+    model: &Prediction,
+    shape: Shape,
+    rng: &mut impl rand::Rng,
+) -> Option<Op> {
+    let mut streak = 0;
+    let mut service = None;
+    for op in case.transitions.iter().rev() {
+        match op {
+            Op::Service { service: s, op } if ends(op) && service.is_none_or(|x| x == s) => {
+                streak += 1;
+                service = Some(s);
+            }
+            _ => break,
+        }
+    }
+    let service = service?;
+    let i = case.services.iter().position(|p| &p.name == service)?;
+    if model.state(i).status != Status::Running {
+        return None;
+    }
+    if streak >= 3 && rng.random_range(0..10) < 3 {
+        let ms = if rng.random_range(0..2) == 0 {
+            3_000
+        } else {
+            shape.longest_wait_ms
+        };
+        return Some(Op::Wait(Wait::For {
+            ms: ms.min(shape.longest_wait_ms),
+        }));
+    }
+    if rng.random_range(0..10) < 6 {
+        let op = match rng.random_range(0..3) {
+            0 => ServiceOp::Signal { signal: SIGKILL },
+            _ => ServiceOp::Exit {
+                code: [0, 1, 3][rng.random_range(0..3)],
+            },
+        };
+        return Some(Op::on(service.clone(), op));
+    }
+    None
 }
 
 fn wait(shape: Shape, rng: &mut impl rand::Rng) -> Op {

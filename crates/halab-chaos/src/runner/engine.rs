@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use halab_model::{
-    ApiCall, DaemonOp, Entry, Happening, History, Nanos, Op, OpStep, RestartPolicy, ServiceOp,
+    ApiCall, DaemonOp, Entry, Happening, History, Nanos, Op, OpStep, RestartPolicy, Run, ServiceOp,
     ServiceState, Wait,
 };
 
@@ -432,6 +432,7 @@ impl<R: Runtime> Engine<'_, R> {
             })
             .await;
         }
+        self.let_timed_runs_end(late_ms).await;
         let mut killed = Vec::new();
         for service in &services {
             let running = self.rt.with_history(|h| {
@@ -456,6 +457,44 @@ impl<R: Runtime> Engine<'_, R> {
         self.let_counters_settle().await;
         self.rt.read_counters();
         self.show();
+    }
+}
+
+impl<R: Runtime> Engine<'_, R> {
+    /// A service whose program ends its run by itself (a timed run) is left to end it, its
+    /// policy now `no`: killed as it exits, the kill would race its own exit, and the history
+    /// could not say which came first. At most the run's time from its start, plus the slack.
+    async fn let_timed_runs_end(&mut self, late_ms: i64) {
+        let now = self.rt.now();
+        let timed: Vec<(String, usize, Nanos)> = self
+            .scenario
+            .services
+            .iter()
+            .filter_map(|s| {
+                self.rt.with_history(|h| {
+                    if h.service_state(&s.name) != Some(ServiceState::Running) {
+                        return None;
+                    }
+                    let started = h.starts(&s.name).last()?;
+                    let Run::Exit { after_ms, .. } = s.program.run(h.start_count(&s.name) as u64)
+                    else {
+                        return None;
+                    };
+                    let ends = started
+                        .plus(Duration::from_millis(after_ms))
+                        .plus(Duration::from_millis(late_ms.max(0) as u64));
+                    Some((s.name.clone(), h.die_count(&s.name), ends))
+                })
+            })
+            .collect();
+        let Some(until) = timed.iter().map(|(_, _, ends)| *ends).max() else {
+            return;
+        };
+        let timeout = Duration::from_nanos(until.0.saturating_sub(now.0).max(0) as u64);
+        self.wait_for(timeout, &mut |h: &History| {
+            daemon_lost(h) || timed.iter().all(|(s, dies, _)| h.die_count(s) > *dies)
+        })
+        .await;
     }
 }
 

@@ -291,3 +291,83 @@ pub(crate) fn duration(seconds: f64) -> String {
         format!("{} min {} s", whole / 60, whole % 60)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{Case, ServicePlan};
+    use halab_model::{Op, RestartPolicy, ServiceOp, SignalResponse};
+
+    fn case() -> Case {
+        Case {
+            live_restore: false,
+            services: vec![ServicePlan {
+                name: "always".into(),
+                policy: RestartPolicy::Always,
+                on_stop_signal: SignalResponse::Ignore,
+            }],
+            transitions: vec![Op::on("always", ServiceOp::Exit { code: 1 })],
+        }
+    }
+
+    fn record(lane: usize, verdict: Verdict) -> CaseRecord {
+        CaseRecord {
+            lane,
+            lane_name: ["restart", "live-restore"][lane],
+            run: 1,
+            kind: "case",
+            case: case(),
+            verdict,
+            failed: if verdict == Verdict::Fail {
+                vec!["always events".into()]
+            } else {
+                vec![]
+            },
+            seconds: 2.0,
+            screened: false,
+            caught: vec![],
+            report: None,
+        }
+    }
+
+    #[test]
+    fn a_failure_beats_an_undecided_lane_and_nothing_run_decides_nothing() {
+        let pass = [record(0, Verdict::Pass), record(1, Verdict::Pass)];
+        assert_eq!(SuiteReport::verdict_of(&pass, 0, 0), Verdict::Pass);
+        assert_eq!(SuiteReport::verdict_of(&pass, 0, 1), Verdict::Unknown);
+        assert_eq!(SuiteReport::verdict_of(&pass, 1, 1), Verdict::Fail);
+        assert_eq!(SuiteReport::verdict_of(&[], 0, 0), Verdict::Unknown);
+        let unknown = [record(0, Verdict::Unknown)];
+        assert_eq!(SuiteReport::verdict_of(&unknown, 0, 0), Verdict::Unknown);
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_lane_and_a_case_per_drawn_case() {
+        let report = SuiteReport {
+            suite: "quick".into(),
+            seed: 7,
+            reference: Reference::Engine,
+            runtime: "lab",
+            lanes: vec!["restart", "live-restore"],
+            elapsed_seconds: 60.0,
+            cases: vec![record(0, Verdict::Pass), record(1, Verdict::Fail)],
+            failures: vec![],
+            aborted: vec![],
+            interrupted: false,
+            verdict: Verdict::Fail,
+            report_dir: "r".into(),
+        };
+        let xml = report.junit();
+        assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+        assert_eq!(xml.matches("<testcase ").count(), 2, "{xml}");
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+        assert!(xml.contains("always events"), "{xml}");
+        assert_eq!(report.cases_per_minute(), 2.0);
+        assert_eq!(report.transitions_per_minute(), 2.0);
+        let summary = report.summary();
+        assert!(
+            summary.starts_with("FAIL  suite quick (seed 7"),
+            "{summary}"
+        );
+    }
+}
