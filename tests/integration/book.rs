@@ -1024,8 +1024,24 @@ fn lab_capture_still_holds(file: &str) {
         .find(|c| c.file == file)
         .unwrap_or_else(|| panic!("{file} is not in book/captures.txt"));
     let state = StateDir::new();
-    let out = run(halab(&state, &capture.args()));
+    // The same run is the scenario's own test on a lab (see `scenarios.rs`): its report, as
+    // JSON beside the summary, must show every property judged by the oracle.
+    let json = std::env::temp_dir().join(format!(
+        "halab-capture-{}-{}.json",
+        file.replace('/', "-"),
+        std::process::id()
+    ));
+    let args = [
+        &capture.args()[..],
+        &["--json-file", json.to_str().unwrap()],
+    ]
+    .concat();
+    let out = run(halab(&state, &args));
     assert_eq!(out.code, 0, "{file}: `{}` failed:\n{out}", capture.command);
+    let report: Value = serde_json::from_str(&read(&json)).expect("the JSON report");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(report["verdict"], "pass", "{file}: {}", report["checks"]);
+    crate::scenarios::judged_by_the_oracle(file, &report);
     let fresh = transcript(&capture, &out);
     let committed = capture.committed();
     assert_eq!(

@@ -1,5 +1,6 @@
 //! Every scenario in `scenarios/` passes on a real lab daemon and in the simulator. The book's
-//! claims about Docker point at these scenarios, so this is what backs them.
+//! claims about Docker point at these scenarios, so this is what backs them. (On a lab, each
+//! runs in `book::lab_captures`, which checks the run the book shows.)
 
 use crate::support::*;
 
@@ -42,7 +43,7 @@ fn passes(name: &str, sets: &[&str], runtime: &str) {
 /// Every service of the run was judged by the oracle, property by property, and the final
 /// state's verdict carries its evidence: what was observed, what the model predicted, and the
 /// operation that read it.
-fn judged_by_the_oracle(name: &str, report: &serde_json::Value) {
+pub fn judged_by_the_oracle(name: &str, report: &serde_json::Value) {
     let services = report["services"].as_object().expect("services");
     assert!(!services.is_empty(), "{name}: no services");
     for service in services.keys() {
@@ -83,17 +84,53 @@ fn passes_in(name: &str, runtime: &str) {
     passes(name, sets_of(name), runtime);
 }
 
-on_a_lab_and_in_the_simulator! {
-    passes_in;
-    restart_always => "restart-always",
-    daemon_crash => "daemon-crash",
-    live_restore => "live-restore",
-    kill_vs_crash => "kill-vs-crash",
-    on_failure => "on-failure",
-    backoff => "backoff",
-    always_after_stop => "always-after-stop",
-    unless_stopped_after_stop => "unless-stopped-after-stop",
-    policies_under_daemon_crash => "policies-under-daemon-crash",
-    policies_under_daemon_stop => "policies-under-daemon-stop",
-    policies_under_live_restore => "policies-under-live-restore",
+/// On a lab each scenario runs once, in `book::lab_captures`: the book shows that very run, and
+/// its test checks the verdict and the oracle's evidence (`judged_by_the_oracle`) as well as the
+/// book's capture. Here: that every scenario has such a run.
+#[test]
+fn every_scenario_runs_on_a_lab_as_the_book_shows_it() {
+    let captures = std::fs::read_to_string(scenarios_dir().join("../book/captures.txt")).unwrap();
+    for (name, _) in SCENARIOS {
+        let on_a_lab = captures.lines().any(|line| {
+            let mut words = line.split_whitespace();
+            let (Some(file), Some("halab")) = (words.next(), words.next()) else {
+                return false;
+            };
+            let args: Vec<&str> = words.collect();
+            file.ends_with(".txt")
+                && args.starts_with(&["scenario", "run", name])
+                && !args.contains(&"sim")
+        });
+        assert!(
+            on_a_lab,
+            "{name}: add its lab run to book/captures.txt (and LAB_CAPTURES in book.rs)"
+        );
+    }
+}
+
+mod in_the_simulator {
+    macro_rules! in_the_simulator {
+        ($($test:ident => $case:literal),* $(,)?) => {
+            $(
+                #[test]
+                fn $test() {
+                    super::passes_in($case, "sim");
+                }
+            )*
+        };
+    }
+
+    in_the_simulator! {
+        restart_always => "restart-always",
+        daemon_crash => "daemon-crash",
+        live_restore => "live-restore",
+        kill_vs_crash => "kill-vs-crash",
+        on_failure => "on-failure",
+        backoff => "backoff",
+        always_after_stop => "always-after-stop",
+        unless_stopped_after_stop => "unless-stopped-after-stop",
+        policies_under_daemon_crash => "policies-under-daemon-crash",
+        policies_under_daemon_stop => "policies-under-daemon-stop",
+        policies_under_live_restore => "policies-under-live-restore",
+    }
 }

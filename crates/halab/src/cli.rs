@@ -106,8 +106,8 @@ pub enum ChaosCommand {
     /// still fails, saved as a scenario file.
     Suite(SuiteArgs),
     /// Play a saved schedule (a suite's minimal failing one, say) again and say whether it
-    /// shows what its `[found]` table recorded: the same verdict, every property that failed
-    /// then failing again.
+    /// shows what its `[found]` table recorded: the same verdict, and for a failure a property
+    /// that failed then failing again.
     Replay(ReplayArgs),
     /// The mutation check: for each deliberately wrong model, search the quick suite's cases in
     /// the simulator for one it gets wrong, shrink it, and confirm it on a lab daemon.
@@ -360,6 +360,11 @@ pub struct RunArgs {
     /// Print the result as JSON on stdout (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
+
+    /// Also write the result as JSON to this file (the summary is still printed): one run, read
+    /// by a person and by a program.
+    #[arg(long, value_name = "FILE", conflicts_with = "json")]
+    pub json_file: Option<PathBuf>,
 
     /// What to run on: a real Docker daemon, or the reference model in virtual time.
     #[arg(long, value_enum, default_value_t = RuntimeArg::Docker)]

@@ -162,6 +162,14 @@ async fn run_scenario(args: RunArgs, state_root: PathBuf) -> Result<u8> {
         }
         reports.push(report);
     }
+    if let Some(file) = &args.json_file {
+        let json = if reports.len() == 1 {
+            serde_json::to_string_pretty(&reports[0])?
+        } else {
+            serde_json::to_string_pretty(&reports)?
+        };
+        std::fs::write(file, json).with_context(|| format!("writing {}", file.display()))?;
+    }
     let verdict = reports.iter().fold(Verdict::Pass, |v, r| v.and(r.verdict));
     let suite =
         paths.len() > 1 || Path::new(&args.scenario).is_dir() || dir.join(&args.scenario).is_dir();

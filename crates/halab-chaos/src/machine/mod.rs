@@ -66,9 +66,12 @@ pub struct ServicePlan {
     pub on_stop_signal: SignalResponse,
 }
 
-/// Seconds a suite's `docker stop` (and the daemon's stops) wait before SIGKILL: short, so a
-/// daemon transition costs seconds, not tens of seconds.
+/// Seconds a suite's `docker stop` (and the daemon's stops) wait before SIGKILL when the
+/// service ignores SIGTERM: short, so a daemon transition costs seconds, not tens of seconds.
 pub const STOP_TIMEOUT_S: i64 = 1;
+/// The stop timeout of a service that answers SIGTERM: it exits at once, so this costs
+/// nothing, and it leaves a loaded machine's shell time to run its trap (1 s did not, once).
+pub const TRAPPED_STOP_TIMEOUT_S: i64 = 5;
 /// The memory limit of a suite's services (MiB), which an `oom` transition exceeds.
 pub const MEMORY_MB: u64 = 32;
 
@@ -85,7 +88,10 @@ impl ServicePlan {
                 counts: false,
             },
             on_stop_signal: self.on_stop_signal,
-            stop_timeout: Some(STOP_TIMEOUT_S),
+            stop_timeout: Some(match self.on_stop_signal {
+                SignalResponse::Ignore => STOP_TIMEOUT_S,
+                _ => TRAPPED_STOP_TIMEOUT_S,
+            }),
             memory_mb: Some(MEMORY_MB),
             start: true,
             counter_dir: DEFAULT_COUNTER_DIR.to_owned(),

@@ -262,15 +262,17 @@ fn service_properties(
         .collect();
     let actions = frame.actions_on(service);
     let cut = frame.cut_for(service);
-    let mut results = vec![events(
-        frame, service, &observed, &predicted, &actions, cut, slack,
-    )];
+    let (events, raced_at) = events(frame, service, &observed, &predicted, &actions, cut, slack);
+    let mut results = vec![events];
     if results[0].verdict == Verdict::Pass
         && let Some(delays) = restart_delays(frame, service, &observed, &predicted, &actions, slack)
     {
         results.push(delays);
     }
-    results.extend(states(frame, service, replayed, cut, slack));
+    // Where the events cannot say which of two states the service went to, no later state can
+    // be compared with the model's either.
+    let undecided_from = [cut, raced_at].into_iter().flatten().min();
+    results.extend(states(frame, service, replayed, undecided_from, slack));
     results
 }
 
@@ -293,7 +295,8 @@ fn one_oom_per_kill(observed: Vec<Seen>) -> Vec<Seen> {
     kept
 }
 
-/// The service's events, in order, are the model's.
+/// The service's events, in order, are the model's; and, when a race leaves the history unable
+/// to decide, from when.
 fn events(
     frame: &Frame<'_>,
     service: &str,
@@ -302,7 +305,7 @@ fn events(
     actions: &[Action<'_, '_>],
     cut: Option<Nanos>,
     slack: &Slack,
-) -> CheckResult {
+) -> (CheckResult, Option<Nanos>) {
     const NAME: &str = "events";
     let before = |seen: &[Seen]| -> usize {
         cut.map_or(seen.len(), |cut| {
@@ -320,7 +323,7 @@ fn events(
             .fact("predicted", said(predicted))
     };
     let Some(i) = differs_at else {
-        return if let Some(cut) = cut {
+        let result = if let Some(cut) = cut {
             base(
                 Verdict::Unknown,
                 format!(
@@ -339,6 +342,7 @@ fn events(
                 ),
             )
         };
+        return (result, None);
     };
     // The last operation before the difference, on either side's clock.
     let at = [o.get(i).map(|e| e.at), p.get(i).map(|e| e.at)]
@@ -399,7 +403,7 @@ fn events(
         (Verdict::Fail, "")
     };
     let shown = |seen: Option<&Seen>| seen.map_or("nothing".to_owned(), |e| e.action.short());
-    base(
+    let result = base(
         verdict,
         format!(
             "event {}: the daemon did {}, the model predicts {}{why}",
@@ -408,7 +412,10 @@ fn events(
             shown(p.get(i))
         ),
     )
-    .with_evidence(evidence)
+    .with_evidence(evidence);
+    // The race began up to the slack before the events that differ.
+    let undecided_from = at.plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
+    (result, raced.then_some(undecided_from))
 }
 
 /// Automatic restarts: a `die` followed by a `start` with no operation in between that could

@@ -380,3 +380,95 @@ impl DocsReport {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{Case, ServicePlan};
+    use crate::search::{Confirmation, Finding};
+    use halab_model::{DaemonOp, Op, RestartPolicy, SignalResponse};
+
+    fn finding(rule: DocRule) -> Finding {
+        Finding {
+            reference: Reference::Docs(DocRules::only(rule)),
+            seed: 1,
+            cases_searched: 12,
+            shrink_runs: 7,
+            minimal: Case {
+                live_restore: false,
+                services: vec![ServicePlan {
+                    name: "unless-stopped".into(),
+                    policy: RestartPolicy::UnlessStopped,
+                    on_stop_signal: SignalResponse::Ignore,
+                }],
+                transitions: vec![Op::Daemon(DaemonOp::Crash)],
+            },
+            sim_failed: vec!["unless-stopped final-status".into()],
+            scenario_text: String::new(),
+            lab: Some(Confirmation {
+                by_reference: Verdict::Fail,
+                failed: vec!["unless-stopped final-status".into()],
+                details: vec![
+                    "unless-stopped final-status: exited; the model predicts running".into(),
+                ],
+                by_engine: Verdict::Pass,
+                engine_failed: vec![],
+                report_dir: "r".into(),
+            }),
+            seconds: 1.0,
+        }
+    }
+
+    /// Each departure found is a section with the four parts a reader needs; the rules not
+    /// found are named as kept.
+    #[test]
+    fn the_page_has_what_the_docs_say_what_the_engine_does_the_schedule_and_how_to_run_it() {
+        let report = DocsReport {
+            seed: 1,
+            suite: "deep".into(),
+            on_lab: true,
+            rules: vec![
+                RuleResult {
+                    rule: DocRule::CrashIsNotAStop,
+                    outcome: Outcome::Found(Box::new(finding(DocRule::CrashIsNotAStop))),
+                    scenario_file: Some("scenarios/docs-vs-daemon/crash-is-not-a-stop.toml".into()),
+                },
+                RuleResult {
+                    rule: DocRule::TenSeconds,
+                    outcome: Outcome::NotFound { cases: 8000 },
+                    scenario_file: None,
+                },
+            ],
+            cases_without_finding: 8000,
+            elapsed_seconds: 3.0,
+        };
+        let page = report.markdown("20.10.24", "scenarios/docs-vs-daemon");
+        assert!(page.contains("# Docs versus daemon"), "{page}");
+        assert!(page.contains("It found 1 such place."), "{page}");
+        for part in [
+            "**What the docs say.**",
+            "**What the engine does.**",
+            "**The schedule that shows it.**",
+            "**Run it yourself.**",
+            "halab chaos replay scenarios/docs-vs-daemon/crash-is-not-a-stop.toml",
+            "put into a stopped state before the Docker daemon was stopped",
+            "exited; the model predicts running",
+        ] {
+            assert!(page.contains(part), "missing {part:?}:\n{page}");
+        }
+        assert!(
+            page.contains("No departure was found from `ten-seconds` in 8000 simulated cases"),
+            "{page}"
+        );
+        assert_eq!(report.found(), vec![DocRule::CrashIsNotAStop]);
+    }
+
+    #[test]
+    fn every_documented_rule_has_its_source() {
+        for rule in DocRule::ALL {
+            let p = promise(rule);
+            assert!(p.url.starts_with("https://"), "{rule}");
+            assert!(!p.quote.is_empty() && !p.code.is_empty(), "{rule}");
+        }
+    }
+}
