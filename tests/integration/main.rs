@@ -25,3 +25,4 @@ mod scenarios;
 mod seed;
 mod sim;
 mod suites;
+mod translation;

@@ -38,3 +38,20 @@ fn the_committed_model_tables_are_up_to_date() {
         );
     }
 }
+
+/// `book/src/reference/scenarios.md` is `halab scenario list --markdown`: the page chapters link
+/// a scenario to. Regenerate with `just reference`.
+#[test]
+fn the_committed_scenarios_page_is_up_to_date() {
+    let state = StateDir::new();
+    let out = run(halab(&state, &["scenario", "list", "--markdown"]));
+    assert_eq!(out.code, 0, "{out}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../book/src/reference/scenarios.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == out.stdout,
+        "{} is out of date with scenarios/: run `just reference` and commit the result",
+        path.display()
+    );
+}

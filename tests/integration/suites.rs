@@ -199,44 +199,6 @@ fn the_docs_versus_daemon_report_is_what_the_search_finds() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-/// The mutation check in the simulator: every wrong model is caught, each by a shrunk schedule
-/// of a few transitions (on a lab it runs in `just test` as `just mutants`).
-#[test]
-fn every_mutant_is_caught_by_a_shrunk_schedule_in_the_simulator() {
-    let state = StateDir::new();
-    let report = temp_dir("mutants-sim");
-    let junit = report.join("mutants.xml");
-    let out = run(halab(
-        &state,
-        &[
-            "chaos",
-            "mutants",
-            "--sim-only",
-            "--seed",
-            "1",
-            "--report",
-            report.to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(out.code, 0, "{out}");
-    assert!(out.stdout.contains("6/6 mutants caught (100 %)"), "{out}");
-    let checked: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report.join("mutants.json")).unwrap())
-            .unwrap();
-    for result in checked["results"].as_array().unwrap() {
-        let transitions = result["outcome"]["minimal"]["transitions"]
-            .as_array()
-            .unwrap();
-        assert!(transitions.len() <= 8, "{result}");
-    }
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testcase").count(), 6, "{xml}");
-    assert!(!xml.contains("<failure"), "{xml}");
-    let _ = std::fs::remove_dir_all(&report);
-}
-
 /// `halab chaos suite quick --runtime sim --seed SEED --cases CASES EXTRA… --json`, its report
 /// directory removed afterwards.
 fn simulated_suite(

@@ -90,7 +90,7 @@ pub enum ScenarioCommand {
     /// by side, with the differences marked.
     Compare(CompareArgs),
     /// List the scenarios in the scenarios directory.
-    List(ScenariosDir),
+    List(ListArgs),
     /// Print the range of every number and the shape of every name a scenario takes.
     Limits,
 }
@@ -345,6 +345,16 @@ pub struct ScenariosDir {
     /// The directory scenario names are looked up in [default: ./scenarios, else the one halab was built with].
     #[arg(long, env = "HALAB_SCENARIOS", value_name = "DIR")]
     pub scenarios: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub dir: ScenariosDir,
+    /// Print the book's reference page instead: every scenario under a heading anchored by its
+    /// name (`/` becomes `-`), with its header comment and its file.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

@@ -34,18 +34,22 @@ fn status_in(error: &str) -> Option<u16> {
     })
 }
 
+/// Whether a call's error says no daemon took the call: a lab's socket refuses the connection
+/// or is gone, or the connection was reset before the daemon accepted it (a daemon being
+/// killed under a loaded machine still holds its socket an instant); the simulator says so.
+pub(crate) fn no_daemon_listening(error: &str) -> bool {
+    error.contains("onnection refused")
+        || error.contains("No such file or directory")
+        || error.contains("no daemon answers")
+        || (error.contains("(Connect)") && error.contains("onnection reset"))
+}
+
 fn observed(step: &OpStep) -> Option<Outcome> {
     match step {
         OpStep::Ok { .. } => Some(Outcome::Done),
         OpStep::Fail { error } => Some(match status_in(error) {
             Some(code) => Outcome::Refused(Some(code)),
-            // A lab's socket refuses the connection, or is gone; the simulator says so.
-            None if error.contains("onnection refused")
-                || error.contains("No such file or directory")
-                || error.contains("no daemon answers") =>
-            {
-                Outcome::NoDaemon
-            }
+            None if no_daemon_listening(error) => Outcome::NoDaemon,
             None => Outcome::Refused(None),
         }),
         // The outcome is unknown: nothing to compare.
@@ -223,6 +227,13 @@ mod tests {
         assert!(!agrees(Outcome::Refused(Some(500)), Answer::status(409)));
         assert!(agrees(Outcome::Refused(Some(304)), Answer::status(304)));
         assert!(agrees(Outcome::NoDaemon, Answer::NoDaemon));
+        assert!(no_daemon_listening(
+            "killing container x with signal 9: Error in the hyper legacy client: client error \
+             (Connect): Connection reset by peer (os error 104)"
+        ));
+        assert!(!no_daemon_listening(
+            "Error in the hyper legacy client: connection closed before message completed"
+        ));
         assert!(!agrees(Outcome::Done, Answer::NoDaemon));
         assert!(!agrees(Outcome::NoDaemon, Answer::status(204)));
     }

@@ -4,7 +4,7 @@
 //! property by property ([`compare`]), within tolerances the run itself calibrates
 //! ([`slack`]). A scenario needs no hand-written expectations to be judged.
 
-mod answers;
+pub(crate) mod answers;
 mod compare;
 mod replay;
 mod slack;

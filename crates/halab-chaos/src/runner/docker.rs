@@ -688,8 +688,7 @@ fn failed(e: &DockerError) -> OpStep {
             source: bollard::errors::Error::DockerResponseServerError { .. },
             ..
         } | DockerError::NotRunning { .. }
-    ) || error.contains("Connection refused")
-        || error.contains("No such file or directory");
+    ) || crate::oracle::answers::no_daemon_listening(&error);
     if refused {
         OpStep::Fail { error }
     } else {

@@ -54,6 +54,16 @@ pub(crate) async fn play<R: Runtime>(
     engine.began = engine.rt.now();
     engine.first_starts().await;
     let began = engine.rt.now();
+    // The first phase's waits count from each service's first start, not from their own
+    // invoke: a service that exits at once may have died (and been restarted) while the other
+    // services were still being started, before the phase began (a loaded machine).
+    let mut since_first_starts: Option<Counts> = Some(
+        scenario
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), usize::from(s.start), 0))
+            .collect(),
+    );
     let mut reports = Vec::new();
     for (i, phase) in scenario.phases.iter().enumerate() {
         let skipped = skip_daemon_phases && phase.touches_daemon();
@@ -73,7 +83,7 @@ pub(crate) async fn play<R: Runtime>(
         engine.rt.record(Happening::Phase {
             name: phase.name.clone(),
         });
-        let problem = engine.phase(phase, began).await;
+        let problem = engine.phase(phase, began, since_first_starts.take()).await;
         if let Some(problem) = &problem {
             engine
                 .view
@@ -251,7 +261,7 @@ impl<R: Runtime> Engine<'_, R> {
     }
 
     /// One phase. `Some(problem)` when an operation could not be done or a wait timed out.
-    async fn phase(&mut self, phase: &Phase, began: Nanos) -> Option<String> {
+    async fn phase(&mut self, phase: &Phase, began: Nanos, mark: Option<Counts>) -> Option<String> {
         let mut problems: Vec<String> = Vec::new();
         let mut cursors: Vec<Cursor<'_>> = phase
             .tracks
@@ -260,7 +270,7 @@ impl<R: Runtime> Engine<'_, R> {
                 ops: &t.ops,
                 next: 0,
                 waiting: None,
-                mark: None,
+                mark: mark.clone(),
                 counted: Vec::new(),
             })
             .collect();

@@ -8,8 +8,9 @@
 //! `[params]` have defaults; the CLI overrides them with `--set name=value`, and `{{name}}` in
 //! any string is replaced by the value.
 //!
+//! A scenario is named by its file: `example.toml` below is the scenario `example`.
+//!
 //! ```toml
-//! name = "example"
 //! [params]
 //! sleep = { default = 10, help = "seconds the service sleeps after each increment" }
 //! [services.critical]
@@ -55,7 +56,10 @@ pub const LAB_IMAGE: &str = "lab";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
-    pub name: Spanned<String>,
+    /// The file's own name (`restart-always` for `restart-always.toml`) when left out, which
+    /// is how people write scenarios; a file that gives one must give that (see [`load`]).
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
     #[serde(default)]
     pub summary: Option<Spanned<String>>,
     #[serde(default)]
@@ -458,7 +462,39 @@ pub fn parse_sets(sets: &[String]) -> Result<Vec<(String, String)>, ScenarioErro
 /// Reads, parses and resolves a scenario file with the given overrides.
 pub fn load(path: &Path, sets: &[(String, String)]) -> Result<Scenario, ScenarioError> {
     let source = source::read(path)?;
-    parse(path, &source, sets)
+    let scenario = parse(path, &source, sets)?;
+    same_name_as_the_file(path, &source)?;
+    Ok(scenario)
+}
+
+/// A scenario is named by its file: `halab scenario run NAME` finds `NAME.toml`, and the run,
+/// its containers' labels and its report carry that name. A `name` field may only repeat it.
+fn same_name_as_the_file(path: &Path, source: &str) -> Result<(), ScenarioError> {
+    #[derive(Deserialize)]
+    struct NameOnly {
+        name: Option<Spanned<String>>,
+    }
+    let Ok(NameOnly { name: Some(name) }) = toml::from_str::<NameOnly>(source) else {
+        return Ok(());
+    };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    if stem.as_deref() == Some(name.get_ref().as_str()) {
+        return Ok(());
+    }
+    Err(error::invalid(
+        path,
+        source,
+        name.span().start,
+        Some("name"),
+        format!(
+            "the scenario is named `{}` but its file is `{}`: a scenario is named by its \
+             file (what `halab scenario run` takes); leave `name` out or make it the file's name",
+            crate::text::one_line(name.get_ref()),
+            path.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        ),
+    ))
 }
 
 /// What a file in halab's first format has and this one does not.

@@ -18,7 +18,7 @@ pub fn scenario(scenario: &Scenario, comment: &str) -> String {
     for line in comment.lines() {
         let _ = writeln!(s, "# {line}");
     }
-    let _ = writeln!(s, "name = {}", quoted(&scenario.name));
+    // No `name`: a scenario is named by the file it is written to.
     if !scenario.summary.is_empty() {
         let _ = writeln!(s, "summary = {}", quoted(&scenario.summary));
     }

@@ -72,7 +72,10 @@ impl<'a> Resolver<'a> {
                 .find_map(|(k, d)| (k.get_ref() == key).then_some(d))
             else {
                 return Err(ScenarioError::UnknownParam {
-                    scenario: file.name.get_ref().clone(),
+                    scenario: file
+                        .name
+                        .as_ref()
+                        .map_or_else(|| stem(path), |n| n.get_ref().clone()),
                     key: key.clone(),
                     known: values.keys().cloned().collect(),
                 });
@@ -89,7 +92,14 @@ impl<'a> Resolver<'a> {
     }
 
     pub(super) fn resolve(&self, file: ScenarioFile) -> Result<Scenario, ScenarioError> {
-        let name = self.name(&file.name, "name", MAX_NAME_CHARS)?;
+        let name = match &file.name {
+            Some(name) => self.name(name, "name", MAX_NAME_CHARS)?,
+            None => self.name(
+                &Spanned::new(0..0, stem(self.path)),
+                "the file's name",
+                MAX_NAME_CHARS,
+            )?,
+        };
         let summary = match &file.summary {
             Some(summary) => self.words(summary, "summary")?,
             None => String::new(),
@@ -826,4 +836,11 @@ fn check_kind(key: &str, value: &str, default: &Scalar) -> Result<(), ScenarioEr
         kind,
         default: default.to_string(),
     })
+}
+
+/// The name a scenario file gives when it has no `name`: its own, without `.toml`.
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

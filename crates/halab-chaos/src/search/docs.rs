@@ -414,6 +414,7 @@ mod tests {
                 by_engine: Verdict::Pass,
                 engine_failed: vec![],
                 report_dir: "r".into(),
+                lab_late_ms: 700,
             }),
             seconds: 1.0,
         }
