@@ -1063,7 +1063,7 @@ fn lab_capture_still_holds(file: &str) {
 }
 
 /// The lab captures, each tested on its own so that they run in parallel with the others.
-const LAB_CAPTURES: [&str; 11] = [
+const LAB_CAPTURES: [&str; 13] = [
     "runs/restart-always.txt",
     "runs/on-failure.txt",
     "runs/backoff.txt",
@@ -1075,6 +1075,8 @@ const LAB_CAPTURES: [&str; 11] = [
     "runs/policies-under-daemon-crash.txt",
     "runs/policies-under-daemon-stop.txt",
     "runs/policies-under-live-restore.txt",
+    "runs/failed-start.txt",
+    "runs/failed-restart.txt",
 ];
 
 #[test]
@@ -1128,6 +1130,8 @@ lab_captures! {
     policies_under_daemon_crash => 8,
     policies_under_daemon_stop => 9,
     policies_under_live_restore => 10,
+    failed_start => 11,
+    failed_restart => 12,
 }
 
 #[test]
