@@ -1039,8 +1039,45 @@ fn claims(file: &str, text: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        // restart-policies.md: a container that never started is `created`, exit code 127 after
+        // the failed `docker restart`, under every policy; once started, `no` runs once and the
+        // others are restarted after their first exit.
+        "runs/failed-start.txt" => {
+            for (service, starts) in [
+                ("no", 1),
+                ("on-failure", 2),
+                ("always", 2),
+                ("unless-stopped", 2),
+            ] {
+                inspected(text, service, "created 127 rc0")?;
+                exactly(service, "starts", starts)?;
+            }
+            Ok(())
+        }
+        // restart-policies.md: the failed restart leaves `exited` 3 with `RestartCount` 1; the
+        // daemon's start with the source gone leaves 127 and 0; with it back, each starts again.
+        "runs/failed-restart.txt" => {
+            for service in ["always", "on-failure", "unless-stopped"] {
+                inspected(text, service, "exited 3 rc1")?;
+                inspected(text, service, "exited 127 rc0")?;
+                exactly(service, "starts", 2)?;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
+}
+
+/// Whether an inspection of `service` in the summary read `state` (`exited 3 rc1`).
+fn inspected(text: &str, service: &str, state: &str) -> Result<(), String> {
+    let read = text.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.get(1) == Some(&service)
+            && words.get(2) == Some(&"state-at-inspect")
+            && line.contains(&format!("ms: {state};"))
+    });
+    read.then_some(())
+        .ok_or(format!("no inspection of {service} read `{state}`"))
 }
 
 /// Runs a lab capture's command again on a lab daemon: it must pass, end with a summary of the
@@ -1091,7 +1128,7 @@ fn lab_capture_still_holds(file: &str) {
 }
 
 /// The lab captures, each tested on its own so that they run in parallel with the others.
-const LAB_CAPTURES: [&str; 11] = [
+const LAB_CAPTURES: [&str; 13] = [
     "runs/restart-always.txt",
     "runs/on-failure.txt",
     "runs/backoff.txt",
@@ -1103,6 +1140,8 @@ const LAB_CAPTURES: [&str; 11] = [
     "runs/policies-under-daemon-crash.txt",
     "runs/policies-under-daemon-stop.txt",
     "runs/policies-under-live-restore.txt",
+    "runs/failed-start.txt",
+    "runs/failed-restart.txt",
 ];
 
 #[test]
@@ -1156,6 +1195,8 @@ lab_captures! {
     policies_under_daemon_crash => 8,
     policies_under_daemon_stop => 9,
     policies_under_live_restore => 10,
+    failed_start => 11,
+    failed_restart => 12,
 }
 
 #[test]

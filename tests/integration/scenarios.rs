@@ -5,7 +5,7 @@
 use crate::support::*;
 
 /// The scenarios, each with the `--set` values that keep CI fast (the same in both runtimes).
-const SCENARIOS: [(&str, &[&str]); 11] = [
+const SCENARIOS: [(&str, &[&str]); 13] = [
     ("restart-always", &["--set", "sleep=1"]),
     ("daemon-crash", &[]),
     ("live-restore", &[]),
@@ -17,6 +17,8 @@ const SCENARIOS: [(&str, &[&str]); 11] = [
     ("policies-under-daemon-crash", &[]),
     ("policies-under-daemon-stop", &[]),
     ("policies-under-live-restore", &[]),
+    ("failed-start", &[]),
+    ("failed-restart", &[]),
 ];
 
 fn passes(name: &str, sets: &[&str], runtime: &str) {
@@ -132,5 +134,7 @@ mod in_the_simulator {
         policies_under_daemon_crash => "policies-under-daemon-crash",
         policies_under_daemon_stop => "policies-under-daemon-stop",
         policies_under_live_restore => "policies-under-live-restore",
+        failed_start => "failed-start",
+        failed_restart => "failed-restart",
     }
 }

@@ -23,6 +23,9 @@ const MAX_COUNTER_BYTES: u64 = 32;
 
 pub struct CounterFile {
     path: PathBuf,
+    /// Where the file is while the service's directory is removed (renamed aside: see
+    /// [`crate::run_dir::removed_dir`]); the running container still writes it there.
+    aside: PathBuf,
 }
 
 impl CounterFile {
@@ -41,6 +44,7 @@ impl CounterFile {
             ));
         }
         let path = dir.join(name);
+        let aside = crate::run_dir::removed_dir(dir).join(name);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -50,17 +54,23 @@ impl CounterFile {
         file.write_all(format!("{initial}\n").as_bytes())?;
         // The umask may have taken bits away.
         file.set_permissions(std::fs::Permissions::from_mode(0o666))?;
-        Ok(CounterFile { path })
+        Ok(CounterFile { path, aside })
     }
 
     /// The value now; `None` while the file is being rewritten (the shell truncates it first),
     /// when it does not hold a number, or when it is not a regular file any more.
     pub fn read(&self) -> Option<u64> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&self.path)
-            .ok()?;
+        let open = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(path)
+        };
+        let file = match open(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => open(&self.aside),
+            opened => opened,
+        }
+        .ok()?;
         if !file.metadata().ok()?.is_file() {
             return None;
         }
@@ -100,6 +110,7 @@ impl CounterFile {
     ) -> tokio::task::JoinHandle<()> {
         let counter = CounterFile {
             path: self.path.clone(),
+            aside: self.aside.clone(),
         };
         let (node, service) = (node.to_owned(), service.to_owned());
         tokio::spawn(async move {
@@ -170,6 +181,20 @@ mod tests {
         let counter = CounterFile::create(&dir, "n", 7).unwrap();
         assert_eq!(counter.read(), Some(7));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_removed_bind_source_is_read_where_it_was_put_aside() {
+        let root = scratch("counter-aside");
+        let dir = root.join("svc");
+        std::fs::create_dir(&dir).unwrap();
+        let counter = CounterFile::create(&dir, "n", 3).unwrap();
+        std::fs::rename(&dir, crate::run_dir::removed_dir(&dir)).unwrap();
+        assert_eq!(counter.read(), Some(3));
+        std::fs::rename(crate::run_dir::removed_dir(&dir), &dir).unwrap();
+        std::fs::write(dir.join("n"), "4\n").unwrap();
+        assert_eq!(counter.read(), Some(4));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

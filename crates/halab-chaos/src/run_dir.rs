@@ -125,6 +125,17 @@ impl RunDir {
     }
 }
 
+/// Where a service's directory is while its bind source is removed (`remove-bind-source`):
+/// renamed aside in the run's own `services/`, under a name no service can have (a service's
+/// name starts with a letter or a digit), so what the service wrote is kept.
+pub fn removed_dir(service_dir: &Path) -> PathBuf {
+    let name = service_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    service_dir.with_file_name(format!(".{name}.removed"))
+}
+
 fn remove_tree(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

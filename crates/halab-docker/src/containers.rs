@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, HostConfig,
-    RestartPolicy as ApiPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, HostConfig, Mount,
+    MountType, RestartPolicy as ApiPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
@@ -22,8 +22,11 @@ pub struct ContainerSpec {
     pub image: String,
     pub cmd: Vec<String>,
     pub restart: RestartPolicy,
-    /// `host-path:container-path` bind mounts.
-    pub binds: Vec<String>,
+    /// Bind mounts, as `--mount type=bind` (`HostConfig.Mounts`, not `-v`'s `Binds`): a source
+    /// that is gone when the container starts again is then an error, as it is for
+    /// `ServiceOp::BindSource`, where 20.10 would quietly create an empty directory for a `-v`
+    /// bind (`MountPoint.Setup`).
+    pub bind_mounts: Vec<BindMount>,
     /// Seconds `docker stop` (and a clean daemon stop) waits before SIGKILL; `None` = engine default.
     pub stop_timeout: Option<i64>,
     /// A memory limit in MiB, swap included (so that exceeding it is an OOM kill, not a swap).
@@ -32,6 +35,15 @@ pub struct ContainerSpec {
     pub network_none: bool,
     /// Labels besides the run label.
     pub labels: HashMap<String, String>,
+}
+
+/// A host directory mounted into a container.
+#[derive(Debug, Clone)]
+pub struct BindMount {
+    /// On the host; it must exist when the container is created.
+    pub source: String,
+    /// In the container: an absolute path.
+    pub target: String,
 }
 
 /// Creates and starts a container for run `run_id`. Returns its id.
@@ -71,7 +83,17 @@ pub async fn create(
         labels: Some(labels),
         stop_timeout: spec.stop_timeout,
         host_config: Some(HostConfig {
-            binds: Some(spec.binds.clone()),
+            mounts: Some(
+                spec.bind_mounts
+                    .iter()
+                    .map(|m| Mount {
+                        typ: Some(MountType::BIND),
+                        source: Some(m.source.clone()),
+                        target: Some(m.target.clone()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             restart_policy: Some(api_policy(spec.restart)),
             memory: spec.memory_mb.map(|mb| (mb * 1024 * 1024) as i64),
             memory_swap: spec.memory_mb.map(|mb| (mb * 1024 * 1024) as i64),

@@ -43,12 +43,21 @@ impl ContainerModel {
 
     /// Mirrors `daemon.(*Daemon).ContainerStart` (its `validateState`), then `containerStart`
     /// with a reset restart manager. A restarting container counts as running: 304.
+    ///
+    /// Before `containerStart`, `verifyContainerSettings` (`validateHostConfig`:
+    /// `ValidateMountConfig`, "check if host directories still exist") refuses a bind mount
+    /// whose source is gone: 400, and nothing changes — not `RestartCount`, not the exit code.
+    /// Only this API start checks; the restart manager, `docker restart` and the daemon's
+    /// `restore` call `containerStart` directly, and fail inside it.
     fn api_start(&mut self, now: Nanos, out: &mut Vec<Output>) -> Answer {
         if self.disk.paused || self.disk.dead {
             return Answer::status(409);
         }
         if self.disk.running {
             return Answer::status(304);
+        }
+        if self.bind_source_gone {
+            return Answer::status(400);
         }
         match self.container_start(true, now, out) {
             Ok(()) => Answer::status(204),

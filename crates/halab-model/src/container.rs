@@ -114,6 +114,9 @@ pub struct ContainerModel {
     /// Whether containerd still has the container object (created by each start, deleted by the
     /// daemon's `Cleanup` after each exit; survives a power loss).
     pub(crate) c8d_container: bool,
+    /// The host's side: the source directory of the container's bind mount is gone
+    /// ([`ServiceOp::BindSource`]). Neither daemon nor containerd state: it outlives both.
+    pub(crate) bind_source_gone: bool,
     /// The latest time the model was given; time never goes back.
     pub(crate) now: Nanos,
     /// Under a [`crate::DaemonModel`] with other containers: the restart that ends `restore` waits
@@ -156,6 +159,7 @@ impl ContainerModel {
             phase: DaemonPhase::Up,
             task: Task::None,
             c8d_container: false,
+            bind_source_gone: false,
             now: Nanos(i64::MIN),
             managed: false,
             restore_waiting: None,
@@ -248,6 +252,7 @@ impl ContainerModel {
             ServiceOp::Oom => self.process_exits(killed_by(SIGKILL), true, now),
             ServiceOp::Api(call) => self.api(call, now, &mut out),
             ServiceOp::Inspect => {}
+            ServiceOp::BindSource { present } => self.bind_source_gone = !present,
         }
         self.drain(now, &mut out);
         out
@@ -468,7 +473,12 @@ impl ContainerModel {
     /// manager or `RestartCount`.
     ///
     /// Mirrors the goroutine at the end of `handleContainerExit`: `<-wait`, then
-    /// `containerStart(c, "", "", false)`; on failure, `SetStopped(&exitStatus)`.
+    /// `containerStart(c, "", "", false)`; on failure, `SetStopped(&exitStatus)` — the exit it
+    /// was restarting from, so `ExitCode` is that exit's again, not the start's 127, and
+    /// `RestartCount` keeps the restart it counted. No event is logged, and nothing tries
+    /// again: the goroutine ends, and only an exit asks the restart manager, which a process
+    /// that never started cannot have. The policy has given up until a start from outside
+    /// (the API, or the daemon's next `restore`).
     fn restart_timer_fires(&mut self, at: Nanos, out: &mut Vec<Output>) {
         let Some(pending) = self.mem.pending_restart.take() else {
             return;
@@ -504,6 +514,15 @@ impl ContainerModel {
     /// restart) it is a no-op on a running container, and it throws the restart manager away
     /// (`ResetRestartManager(true)`): `RestartCount` goes back to 0, the back-off to 100 ms, a
     /// cancel is forgotten, and `HasBeenManuallyStopped` is cleared.
+    ///
+    /// With the bind mount's source gone it fails, after that reset: `createSpec` does not look
+    /// at a `--mount` source (`MountPoint.Setup` skips it, `SkipMountpointCreation`; a `-v`
+    /// bind would be created again, empty), so runc's mount fails in `containerd.Start`
+    /// ("no such file or directory"), `translateContainerdStartErr` sets exit code 127, and the
+    /// deferred clean-up records the error (`SetError`), checkpoints, deletes containerd's
+    /// container and logs *no* event. Running, paused, restarting and `StartedAt` are not
+    /// touched: a container never started stays `created`. The error is a
+    /// `startInvalidConfigError` (400).
     pub(crate) fn container_start(
         &mut self,
         reset: bool,
@@ -523,6 +542,11 @@ impl ContainerModel {
             }
             self.disk.manually_stopped = false;
             self.disk.started_successfully = false;
+        }
+        if self.bind_source_gone {
+            self.disk.exit_code = 127;
+            self.c8d_container = false;
+            return Err(Answer::status(400));
         }
         self.task = Task::Alive {
             frozen: false,

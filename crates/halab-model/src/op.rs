@@ -135,6 +135,13 @@ pub enum ServiceOp {
     /// `docker inspect`: reads `State` and `RestartCount`, changes nothing. The oracle compares
     /// what it read with the model's state at that moment.
     Inspect,
+    /// The service's directory on the host, the source of its bind mount (`--mount
+    /// type=bind`), is taken away (`present: false`; on a lab it is renamed aside, contents
+    /// kept) or put back. Nothing happens to the container then — a running process keeps the
+    /// directory it has mounted — and the daemon is not told: only the next start finds the
+    /// source gone, and fails (see `ContainerModel::container_start`). An environmental fault,
+    /// done on the host, so it is done whatever the daemon's state.
+    BindSource { present: bool },
 }
 // ANCHOR_END: service_op
 
@@ -149,6 +156,8 @@ impl fmt::Display for ServiceOp {
             ServiceOp::Oom => f.write_str("oom"),
             ServiceOp::Api(call) => write!(f, "docker {}", call.cli()),
             ServiceOp::Inspect => f.write_str("docker inspect"),
+            ServiceOp::BindSource { present: false } => f.write_str("remove the bind source of"),
+            ServiceOp::BindSource { present: true } => f.write_str("restore the bind source of"),
         }
     }
 }
@@ -333,5 +342,9 @@ mod tests {
         );
         assert_eq!(Op::Daemon(DaemonOp::Crash).to_string(), "daemon-crash");
         assert_eq!(Op::Wait(Wait::For { ms: 1500 }).to_string(), "wait 1.5 s");
+        assert_eq!(
+            Op::on("web", ServiceOp::BindSource { present: false }).to_string(),
+            "remove the bind source of web"
+        );
     }
 }

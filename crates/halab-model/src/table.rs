@@ -145,6 +145,28 @@ fn daemon_inputs() -> Vec<(String, Vec<Op>)> {
     ]
 }
 
+/// Each row's inputs after the bind mount's source is taken away: every start from then on fails
+/// (see `ContainerModel::container_start`).
+fn bind_source_inputs() -> Vec<(String, Vec<Op>)> {
+    let seq = |name: &str, rest: Vec<Op>| {
+        let mut inputs = vec![on(ServiceOp::BindSource { present: false })];
+        inputs.extend(rest);
+        (format!("bind source removed ⇒ {name}"), inputs)
+    };
+    vec![
+        seq("process exits 1", vec![on(ServiceOp::Exit { code: 1 })]),
+        seq("`docker start`", vec![api(ApiCall::Start)]),
+        seq(
+            "`docker restart`",
+            vec![api(ApiCall::Restart { timeout_s: None })],
+        ),
+        seq(
+            "daemon stop ⇒ start",
+            vec![daemon(DaemonOp::Stop), daemon(DaemonOp::Start)],
+        ),
+    ]
+}
+
 /// Lets time run while a stop (or the daemon's shutdown, or its restore) waits for the container,
 /// so that the next input of a row finds it settled; a pending back-off restart is left alone.
 fn settle_stops(model: &mut ContainerModel, parts: &mut Vec<String>, since: Nanos) {
@@ -333,6 +355,22 @@ pub fn transition_table(engine: EngineVersion) -> String {
     );
     md.push_str("\n## Daemon lifecycle, live-restore on\n\n");
     table_rows(&mut md, engine, true, SignalResponse::Die, &daemon_inputs());
+    md.push_str("\n## Starts that fail: the bind mount's source removed\n\n");
+    md.push_str(
+        "The service's directory on the host (a `--mount type=bind` source) is taken away; the \
+         container is not told. A start that fails logs nothing: the `docker start` call is \
+         refused before it starts anything (`→400`, nothing changes), while a back-off restart, \
+         `docker restart` and the daemon's start-up fail inside `containerStart` (exit code 127, \
+         and those two reset `RestartCount` first). A back-off restart that fails leaves the \
+         container `exited` with the exit it was restarting from, and the policy tries no more.\n\n",
+    );
+    table_rows(
+        &mut md,
+        engine,
+        false,
+        SignalResponse::Die,
+        &bind_source_inputs(),
+    );
     md.push_str("\n## Back-off of an `always` container that exits at once, again and again\n\n");
     backoff_rows(&mut md, engine);
     md

@@ -373,7 +373,7 @@ async fn execute(
             image: image.clone(),
             cmd: vec!["sleep".into(), "999999999".into()],
             restart: RestartPolicy::Always,
-            binds: vec![],
+            bind_mounts: vec![],
             stop_timeout: Some(1),
             memory_mb: None,
             network_none: true,

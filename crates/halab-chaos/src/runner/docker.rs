@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use halab_docker::containers::{self, ContainerSpec};
+use halab_docker::containers::{self, BindMount, ContainerSpec};
 use halab_docker::image::LabImage;
 use halab_docker::observe::{Link, Observer};
 use halab_docker::{DaemonInfo, Docker, DockerError, Recorder, labels};
@@ -33,7 +33,7 @@ use super::{Played, RunError, RunOptions, Runtime, Started, Target, daemon_lost}
 use crate::counter::{CounterFile, write_order};
 use crate::program;
 use crate::report::TargetInfo;
-use crate::run_dir::{RunDir, RunRecord};
+use crate::run_dir::{RunDir, RunRecord, removed_dir};
 use crate::scenario::{LAB_IMAGE, Scenario};
 use crate::view::View;
 
@@ -320,12 +320,11 @@ async fn execute(
             cmd: vec!["sh".into(), "-c".into(), program::script(service)],
             restart: service.restart,
             // Both sides are checked: ours is the service's own directory, the target was
-            // validated by the scenario parser (absolute, no `:`), so the bind has two fields.
-            binds: vec![format!(
-                "{}:{}",
-                service_dirs[&service.name].display(),
-                service.counter_dir
-            )],
+            // validated by the scenario parser (absolute, no `:`).
+            bind_mounts: vec![BindMount {
+                source: service_dirs[&service.name].display().to_string(),
+                target: service.counter_dir.clone(),
+            }],
             stop_timeout: service.stop_timeout,
             memory_mb: service.memory_mb,
             network_none: true,
@@ -353,7 +352,7 @@ async fn execute(
         }),
         cmd: vec!["sh".into(), "-c".into(), "exit 0".into()],
         restart: halab_model::RestartPolicy::No,
-        binds: vec![],
+        bind_mounts: vec![],
         stop_timeout: Some(1),
         memory_mb: None,
         network_none: true,
@@ -545,6 +544,7 @@ impl DockerRuntime<'_> {
                 let told = self.tell(service, "oom");
                 return self.until_gone(service, known, told).await;
             }
+            ServiceOp::BindSource { present } => return self.bind_source(service, present),
             ServiceOp::Inspect => {
                 return match containers::inspect(docker, container).await {
                     Ok(inspected) => {
@@ -663,9 +663,41 @@ impl DockerRuntime<'_> {
         }
     }
 
-    /// Writes an order for a program waiting to be told (see [`program::ORDER_FILE`]).
+    /// Takes the service's directory, its bind mount's source, away — renamed aside within the
+    /// run's directory, so that what the service wrote is kept — or puts it back. A running
+    /// container keeps the directory it mounted (the rename moves no inode); its next start
+    /// finds the source gone. Done already is done.
+    fn bind_source(&self, service: &str, present: bool) -> OpStep {
+        let dir = &self.service_dirs[service];
+        let aside = removed_dir(dir);
+        let (from, to) = if present {
+            (&aside, dir)
+        } else {
+            (dir, &aside)
+        };
+        if to.exists() && !from.exists() {
+            return OpStep::Ok { read: None };
+        }
+        match std::fs::rename(from, to) {
+            Ok(()) => OpStep::Ok { read: None },
+            Err(e) => OpStep::Fail {
+                error: format!("renaming {} to {}: {e}", from.display(), to.display()),
+            },
+        }
+    }
+
+    /// Writes an order for a program waiting to be told (see [`program::ORDER_FILE`]): into
+    /// its directory where it is now (aside while its bind source is removed: the container
+    /// still has it mounted).
     fn tell(&self, service: &str, order: &str) -> OpStep {
-        match write_order(&self.service_dirs[service], order) {
+        let dir = &self.service_dirs[service];
+        let aside = removed_dir(dir);
+        let now = if !dir.exists() && aside.exists() {
+            &aside
+        } else {
+            dir
+        };
+        match write_order(now, order) {
             Ok(()) => OpStep::Ok { read: None },
             Err(e) => OpStep::Fail {
                 error: format!("writing the order for {service}: {e}"),

@@ -17,7 +17,7 @@ use super::{ScenarioError, Service, parse_signal};
 use crate::text;
 
 /// Every operation's name, as a file spells it.
-pub const OPS: [&str; 16] = [
+pub const OPS: [&str; 18] = [
     "daemon-stop",
     "daemon-crash",
     "daemon-start",
@@ -34,6 +34,8 @@ pub const OPS: [&str; 16] = [
     "docker-rm",
     "docker-update",
     "inspect",
+    "remove-bind-source",
+    "restore-bind-source",
 ];
 
 /// Seconds a wait for events may take when the file does not say.
@@ -222,6 +224,12 @@ pub(super) fn op(
         "inspect" => {
             fields.only(&["op", "service"])?;
             on(ServiceOp::Inspect)?
+        }
+        "remove-bind-source" | "restore-bind-source" => {
+            fields.only(&["op", "service"])?;
+            on(ServiceOp::BindSource {
+                present: name == "restore-bind-source",
+            })?
         }
         "wait" => Op::Wait(wait(&fields, &service)?),
         other => {

@@ -186,6 +186,8 @@ pub fn step(op: &Op) -> String {
             ServiceOp::Exit { code } => on("exit", service, &format!(", code = {code}")),
             ServiceOp::Oom => on("oom", service, ""),
             ServiceOp::Inspect => on("inspect", service, ""),
+            ServiceOp::BindSource { present: false } => on("remove-bind-source", service, ""),
+            ServiceOp::BindSource { present: true } => on("restore-bind-source", service, ""),
             ServiceOp::Api(call) => match call {
                 ApiCall::Start => on("docker-start", service, ""),
                 ApiCall::Stop { timeout_s } => on("docker-stop", service, &timeout(timeout_s)),

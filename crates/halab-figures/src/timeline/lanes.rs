@@ -469,6 +469,8 @@ fn op_class(op: &Op) -> Option<String> {
             ServiceOp::Exit { .. } => "exit".to_owned(),
             ServiceOp::Oom => "oom".to_owned(),
             ServiceOp::Inspect => "inspect".to_owned(),
+            ServiceOp::BindSource { present: false } => "remove-bind-source".to_owned(),
+            ServiceOp::BindSource { present: true } => "restore-bind-source".to_owned(),
             ServiceOp::Api(call) => format!(
                 "api-{}",
                 match call {
@@ -535,7 +537,8 @@ fn ops(svg: &mut Svg, f: &Frame, history: &History, service: Option<&str>, y: f6
 
 /// An operation's marker centred at (x, y). A crash from the host is a red bolt, an API call a
 /// square (filled for `docker kill`), the program's own exit or OOM a circle, a daemon
-/// operation a triangle: a glance tells who did it.
+/// operation a triangle, a change on the host's disk (the bind source removed, restored) a grey
+/// bar: a glance tells who did it.
 fn op_glyph(svg: &mut Svg, class: &str, x: f64, y: f64, opacity: &str) {
     let p = |dx: f64, dy: f64| format!("{},{}", n(x + dx), n(y + dy));
     let shape = match class {
@@ -569,6 +572,16 @@ fn op_glyph(svg: &mut Svg, class: &str, x: f64, y: f64, opacity: &str) {
             r##"<circle cx="{}" cy="{}" r="4.2" fill="#ff7f0e" stroke="#b35300" stroke-width="1""##,
             n(x),
             n(y)
+        ),
+        "remove-bind-source" | "restore-bind-source" => format!(
+            r##"<rect x="{}" y="{}" width="10" height="4" fill="{}" stroke="#666666" stroke-width="1""##,
+            n(x - 5.0),
+            n(y - 2.0),
+            if class == "remove-bind-source" {
+                "#666666"
+            } else {
+                "#ffffff"
+            }
         ),
         "daemon-start" => format!(
             r#"<path d="M{} L{} L{} Z" fill="{DAEMON_UP}""#,
