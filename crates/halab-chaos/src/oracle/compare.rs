@@ -288,9 +288,30 @@ fn one_oom_per_kill(observed: Vec<Seen>) -> Vec<Seen> {
             && kept
                 .last()
                 .is_some_and(|last| last.action == ContainerAction::Oom);
-        if !repeat {
-            kept.push(seen);
+        if repeat {
+            continue;
         }
+        // The `oom` of a kill logged after its `die`: containerd forwards the shim's OOM
+        // notice (the cgroup's eventfd) and the task's exit as two events, and moby logs each
+        // as it comes (`daemon.ProcessEvent`: `EventOOM` logs `oom`, `EventExit` runs
+        // `handleContainerExit`, which logs `die`), so their order is containerd's delivery,
+        // not the daemon's decision (seen on a loaded lab: `die 137`, then `oom` 170 ms later).
+        // Read as the model logs them: `oom`, then `die`, at the die's time.
+        if seen.action == ContainerAction::Oom
+            && let Some(die) = kept.pop()
+        {
+            if matches!(die.action, ContainerAction::Die { exit_code: 137 })
+                && !kept
+                    .last()
+                    .is_some_and(|last| last.action == ContainerAction::Oom)
+            {
+                kept.push(Seen { at: die.at, ..seen });
+                kept.push(die);
+                continue;
+            }
+            kept.push(die);
+        }
+        kept.push(seen);
     }
     kept
 }
@@ -785,4 +806,48 @@ fn daemon_properties(frame: &Frame<'_>, replayed: &Replayed, slack: &Slack) -> V
         );
     }
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(ms: i64, action: ContainerAction) -> Seen {
+        Seen {
+            at: Nanos(ms * 1_000_000),
+            action,
+            position: None,
+            ops_done: 0,
+        }
+    }
+
+    fn shorts(events: &[Seen]) -> Vec<String> {
+        events.iter().map(|e| e.action.short()).collect()
+    }
+
+    #[test]
+    fn an_oom_logged_after_its_die_is_read_before_it_and_a_burst_as_one() {
+        let die = || ContainerAction::Die { exit_code: 137 };
+        let late = one_oom_per_kill(vec![
+            seen(0, ContainerAction::Start),
+            seen(10, die()),
+            seen(180, ContainerAction::Oom),
+            seen(190, ContainerAction::Oom),
+            seen(500, ContainerAction::Start),
+        ]);
+        assert_eq!(shorts(&late), ["start", "oom", "die(137)", "start"]);
+        assert_eq!(late[1].at, late[2].at, "the oom takes the die's time");
+        let in_order = one_oom_per_kill(vec![
+            seen(0, ContainerAction::Oom),
+            seen(1, ContainerAction::Oom),
+            seen(2, die()),
+        ]);
+        assert_eq!(shorts(&in_order), ["oom", "die(137)"]);
+        // An `oom` after another exit is left where it is: it is not that die's.
+        let other = one_oom_per_kill(vec![
+            seen(0, ContainerAction::Die { exit_code: 0 }),
+            seen(5, ContainerAction::Oom),
+        ]);
+        assert_eq!(shorts(&other), ["die(0)", "oom"]);
+    }
 }
