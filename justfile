@@ -138,7 +138,7 @@ gc:
 # with a language switch in the menu bar.
 book: _mdbook _i18n
     mdbook build book
-    MDBOOK_BOOK__LANGUAGE=pt-BR MDBOOK_PREPROCESSOR__GETTEXT='{"after": ["links"]}' mdbook build book -d book/pt-BR
+    MDBOOK_BOOK__LANGUAGE=pt-BR MDBOOK_BOOK__TITLE='halab: alta disponibilidade de contêineres, ensinada e provada' MDBOOK_PREPROCESSOR__GETTEXT='{"after": ["links"]}' mdbook build book -d book/book/pt-BR
 
 # Extract the English book's messages (book/po/messages.pot) and merge them into the pt-BR
 # translation; translate what is new or marked fuzzy, then commit both (a test holds them).

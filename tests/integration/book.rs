@@ -1226,3 +1226,36 @@ fn shapes_mask_numbers_and_run_ids_only() {
         BTreeSet::from(["a-b-c".into(), "a-b-c-1".into(), "link-here".into()])
     );
 }
+
+/// A chapter's "→ scenario `X`" is a link to X on the scenarios page, so that a reader gets from
+/// the claim to the file that backs it in one click.
+#[test]
+fn every_scenario_reference_is_a_link_to_the_scenarios_page() {
+    let mut problems = Vec::new();
+    let mut links = 0;
+    for (page, text) in pages() {
+        if page.starts_with("reference") || page.starts_with("generated") {
+            continue;
+        }
+        let (prose, _) = split_fences(&text);
+        let joined: String = prose.iter().map(|(_, l)| format!("{l}\n")).collect();
+        let flat = joined.replace('\n', " ");
+        for (at, _) in flat.match_indices("→ scenario `") {
+            let name: String = flat[at + "→ scenario `".len()..]
+                .chars()
+                .take_while(|&c| c != '`')
+                .collect();
+            let link = format!(
+                "[→ scenario `{name}`](reference/scenarios.md#{})",
+                name.replace('/', "-")
+            );
+            if flat[at.saturating_sub(1)..].starts_with(&link) {
+                links += 1;
+            } else {
+                problems.push(format!("{}: → scenario `{name}` is not {link}", page.display()));
+            }
+        }
+    }
+    assert!(links >= 20, "only {links} scenario links found: is the reader broken?");
+    assert_none(problems, "scenario references that are not links");
+}

@@ -40,7 +40,7 @@ fn a_seed_draws_the_same_schedule_and_a_dry_run_touches_nothing() {
     let first = dry("42");
     assert_eq!(first, dry("42"), "seed 42 drew two schedules");
     assert_ne!(first, dry("43"));
-    assert!(first.starts_with("# chaos-mixed: seed 42, "), "{first}");
+    assert!(first.starts_with("# mixed: seed 42, "), "{first}");
     assert!(first.contains("[[phases]]\nname = \"chaos\""), "{first}");
     // Nothing made: no report directory, no lab, no run directory of this test's.
     assert_eq!(

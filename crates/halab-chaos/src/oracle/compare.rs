@@ -297,19 +297,21 @@ fn one_oom_per_kill(observed: Vec<Seen>) -> Vec<Seen> {
         // `handleContainerExit`, which logs `die`), so their order is containerd's delivery,
         // not the daemon's decision (seen on a loaded lab: `die 137`, then `oom` 170 ms later).
         // Read as the model logs them: `oom`, then `die`, at the die's time.
+        // A later `oom` of the same burst, after the pair, is a repeat.
         if seen.action == ContainerAction::Oom
             && let Some(die) = kept.pop()
         {
-            if matches!(die.action, ContainerAction::Die { exit_code: 137 })
-                && !kept
-                    .last()
-                    .is_some_and(|last| last.action == ContainerAction::Oom)
-            {
+            let killed = matches!(die.action, ContainerAction::Die { exit_code: 137 });
+            let paired = kept
+                .last()
+                .is_some_and(|last| last.action == ContainerAction::Oom);
+            if killed && !paired {
                 kept.push(Seen { at: die.at, ..seen });
-                kept.push(die);
-                continue;
             }
             kept.push(die);
+            if killed {
+                continue;
+            }
         }
         kept.push(seen);
     }

@@ -405,7 +405,7 @@ fn control_characters_in_names_are_refused() {
         "phases[0].name",
         "control characters",
     );
-    let bad = seed_with("name = \"restart-always\"", "name = \"x\\u001b[2J\"");
+    let bad = format!("name = \"x\\u001b[2J\"\n{SEED}");
     refused_at(&bad, "x\\u001b", "name", "control characters");
     let bad = seed_with("summary = \"", "summary = \"\\u009b31m ");
     refused_at(&bad, "summary = ", "summary", "control characters");
@@ -474,4 +474,24 @@ fn a_scenario_written_back_reads_back_the_same() {
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} scenarios checked");
+}
+
+/// A scenario is named by its file: without `name` it takes the file's; a `name` that is not the
+/// file's is refused where it is written, when the file is loaded.
+#[test]
+fn a_scenario_is_named_by_its_file() {
+    let dir = std::env::temp_dir().join(format!("halab-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("my-service.toml");
+    std::fs::write(&plain, SEED).unwrap();
+    assert_eq!(super::load(&plain, &[]).unwrap().name, "my-service");
+    let same = dir.join("same.toml");
+    std::fs::write(&same, format!("name = \"same\"\n{SEED}")).unwrap();
+    assert_eq!(super::load(&same, &[]).unwrap().name, "same");
+    let other = dir.join("other.toml");
+    std::fs::write(&other, format!("name = \"restart-always\"\n{SEED}")).unwrap();
+    let error = super::load(&other, &[]).unwrap_err().to_string();
+    assert!(error.contains("other.toml:1:"), "{error}");
+    assert!(error.contains("named by its file"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
