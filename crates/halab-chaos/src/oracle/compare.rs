@@ -306,7 +306,10 @@ fn one_oom_per_kill(observed: Vec<Seen>) -> Vec<Seen> {
                 .last()
                 .is_some_and(|last| last.action == ContainerAction::Oom);
             if killed && !paired {
-                kept.push(Seen { at: die.at, ..seen });
+                kept.push(Seen {
+                    at: die.at,
+                    ..seen.clone()
+                });
             }
             kept.push(die);
             if killed {
