@@ -1252,10 +1252,16 @@ fn every_scenario_reference_is_a_link_to_the_scenarios_page() {
             if flat[at.saturating_sub(1)..].starts_with(&link) {
                 links += 1;
             } else {
-                problems.push(format!("{}: → scenario `{name}` is not {link}", page.display()));
+                problems.push(format!(
+                    "{}: → scenario `{name}` is not {link}",
+                    page.display()
+                ));
             }
         }
     }
-    assert!(links >= 20, "only {links} scenario links found: is the reader broken?");
+    assert!(
+        links >= 20,
+        "only {links} scenario links found: is the reader broken?"
+    );
     assert_none(problems, "scenario references that are not links");
 }

@@ -93,7 +93,9 @@ fn entries(path: &Path) -> BTreeMap<String, Entry> {
             if let Some(flags) = line.strip_prefix("#,") {
                 entry.fuzzy |= flags.split(',').any(|f| f.trim() == "fuzzy");
             } else if let Some(refs) = line.strip_prefix("#:") {
-                entry.refs.extend(refs.split_whitespace().map(str::to_owned));
+                entry
+                    .refs
+                    .extend(refs.split_whitespace().map(str::to_owned));
             } else if line.starts_with('#') || line.is_empty() {
                 continue;
             } else if let Some(rest) = line.strip_prefix("msgid ") {

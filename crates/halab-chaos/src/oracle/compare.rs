@@ -409,7 +409,17 @@ fn events(
         }
         _ => false,
     };
-    let raced = raced_before || raced_exit;
+    // A SIGKILL held by a frozen process kills it the moment it is thawed: containerd's
+    // `TaskResumed` (logged `unpause` while the daemon still thinks it paused) and `TaskExit`
+    // race out of the shim (its resume call returning against its reaper), and a lab has shown
+    // both orders. The model logs one; the other is a race the history cannot decide.
+    let killed = |e: Option<&Seen>| {
+        e.is_some_and(|e| matches!(e.action, ContainerAction::Die { exit_code: 137 }))
+    };
+    let unpause = |e: Option<&Seen>| e.is_some_and(|e| e.action == ContainerAction::Unpause);
+    let raced_thaw = (unpause(o.get(i)) && killed(p.get(i)) && killed(o.get(i + 1)))
+        || (unpause(p.get(i)) && killed(o.get(i)) && killed(p.get(i + 1)));
+    let raced = raced_before || raced_exit || raced_thaw;
     // The run ended before the daemon could do what the model predicts it does at the end.
     let tail_from = frame
         .end
