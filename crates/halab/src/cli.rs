@@ -60,6 +60,11 @@ pub enum ModelCommand {
         /// The engine release line to model.
         #[arg(long, value_enum, default_value_t = EngineArg::V20_10)]
         engine: EngineArg,
+
+        /// Print it as JSON instead: the starting states, the conditions, every row's inputs
+        /// and outcome under each policy, and the other engines that give a row another outcome.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -47,8 +47,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Lab(lab) => lab_command(lab.command, &lab.state.root()).await,
         Command::Gc(args) => gc(&args, &args.state.root()).await,
-        Command::Model(ModelCommand::Table { engine }) => {
-            emit(&halab_model::transition_table(engine.into()))?;
+        Command::Model(ModelCommand::Table { engine, json }) => {
+            let table = halab_model::TransitionTable::of(engine.into());
+            if json {
+                let mut text = serde_json::to_string_pretty(&table)
+                    .context("writing the transition table as JSON")?;
+                text.push('\n');
+                emit(&text)?;
+            } else {
+                emit(&table.to_markdown())?;
+            }
             Ok(exit::PASS)
         }
         Command::Bench(bench) => crate::bench::run(bench).await,
