@@ -80,10 +80,11 @@ fn the_model_table_as_json_has_every_row_and_the_engines_differences() {
     let rows = old["rows"].as_array().expect("rows");
     let states = old["states"].as_array().expect("states").len();
     let conditions = old["conditions"].as_array().expect("conditions").len();
-    assert_eq!((states, conditions), (7, 4));
+    assert_eq!((states, conditions), (7, 5));
     // 13 container inputs, 4 stops of a process that ignores SIGTERM, 4 daemon inputs with
-    // live-restore off and 4 with it on, from each starting state.
-    assert_eq!(rows.len(), states * (13 + 4 + 4 + 4));
+    // live-restore off and 4 with it on, and 4 after the bind source is removed, from each
+    // starting state.
+    assert_eq!(rows.len(), states * (13 + 4 + 4 + 4 + 4));
     for row in rows {
         let policies: Vec<&str> = row["outcomes"]
             .as_array()
