@@ -393,6 +393,7 @@ fn events(
         let (a, b) = (o[k].at.min(p[k].at), o[k].at.max(p[k].at));
         b.millis_since(a) > EARLY_MS && actions.iter().any(|x| x.at > a && x.at < b)
     });
+    let late = slack.late_ms.saturating_mul(1_000_000);
     let stopping = |e: &Seen| {
         matches!(
             e.action,
@@ -402,7 +403,6 @@ fn events(
     let raced_exit = match (o.get(i), p.get(i)) {
         (Some(oe), Some(pe)) if stopping(oe) && stopping(pe) => {
             let (a, b) = (oe.at.min(pe.at), oe.at.max(pe.at));
-            let late = slack.late_ms.saturating_mul(1_000_000);
             actions
                 .iter()
                 .any(|x| x.at.0 >= a.0.saturating_sub(late) && x.at.0 <= b.0.saturating_add(late))
@@ -419,13 +419,33 @@ fn events(
     let unpause = |e: Option<&Seen>| e.is_some_and(|e| e.action == ContainerAction::Unpause);
     let raced_thaw = (unpause(o.get(i)) && killed(p.get(i)) && killed(o.get(i + 1)))
         || (unpause(p.get(i)) && killed(o.get(i)) && killed(p.get(i + 1)));
-    let raced = raced_before || raced_exit || raced_thaw;
+    // A container that ended while its daemon was down has two ends in the daemon's restore:
+    // `restore` deletes its containerd task and marks it stopped, and containerd, cleaning up
+    // after the dead shim, publishes its `TaskExit`. When that event reaches the container
+    // before `restore` has marked it stopped, `handleContainerExit` runs for a task already
+    // deleted — `DeleteTask` (libcontainerd/remote/client.go, 20.10) answers exit code 255 —
+    // logs `die` with it and asks a restart manager that `restore` may have cancelled: whether
+    // the container starts again is that interleaving's (a lab has shown it left exited). The
+    // model follows `restore` alone; `die(255)` in a restore is the history saying it raced.
+    let raced_restore = o.get(i).is_some_and(|e| {
+        matches!(e.action, ContainerAction::Die { exit_code: 255 })
+            && frame
+                .restarting
+                .iter()
+                .any(|&(from, to)| from <= e.at && e.at.0 <= to.0.saturating_add(late))
+    });
+    let raced = raced_before || raced_exit || raced_thaw || raced_restore;
     // The run ended before the daemon could do what the model predicts it does at the end.
     let tail_from = frame
         .end
         .plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
     let only_late_tail = o.len() == i && p[i..].iter().all(|e| e.at >= tail_from);
-    let (verdict, why) = if raced {
+    let (verdict, why) = if raced_restore {
+        (
+            Verdict::Unknown,
+            "; an exit that reached the daemon in its restore raced the restore (`die(255)`: `handleContainerExit` for a task `restore` had deleted), so the history cannot decide",
+        )
+    } else if raced {
         (
             Verdict::Unknown,
             "; the harness acted while the daemon and the model were between two states, so the history cannot decide",

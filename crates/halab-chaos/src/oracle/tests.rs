@@ -376,3 +376,53 @@ fn a_container_read_as_removed_that_the_model_keeps_fails() {
         assert_eq!(p.verdict, Verdict::Fail, "{name}: {p:#?}");
     }
 }
+
+const KILLED_WHILE_DOWN: &str = r#"
+summary = "always, killed from the host while its daemon is down, started again by the restore"
+[services.svc]
+restart = "always"
+program = { runs = ["until-told"], counts = false }
+[[phases]]
+name = "down"
+do = [
+    "daemon-crash",
+    { op = "crash", service = "svc", signal = "KILL" },
+    "daemon-start",
+    { op = "wait", service = "svc", starts = 1, timeout = 30 },
+]
+"#;
+
+/// The history with the restore's start of `svc` turned into a `die` with `exit_code`.
+fn restore_start_as_die(history: &History, exit_code: i64) -> History {
+    let restored = position_of(history, "svc", 1, is_start);
+    doctored(history, |i, e| {
+        let mut e = e.clone();
+        if i == restored {
+            e.what = Happening::Container {
+                node: "sim".into(),
+                service: "svc".into(),
+                action: ContainerAction::Die { exit_code },
+            };
+        }
+        Some(e)
+    })
+}
+
+#[test]
+fn a_die_255_in_a_restore_is_a_race_the_history_cannot_decide() {
+    let (scenario, history) = played(KILLED_WHILE_DOWN);
+    let results = judge(&scenario, &restore_start_as_die(&history, 255));
+    let events = property(&results, "svc", "events");
+    assert_eq!(events.verdict, Verdict::Unknown, "{events:#?}");
+    assert!(events.detail.contains("restore"), "{events:#?}");
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.subject == "svc")
+            .all(|r| r.verdict != Verdict::Fail),
+        "after the race nothing of svc can fail: {results:#?}"
+    );
+    // Any other exit code there is the daemon departing from the model.
+    let results = judge(&scenario, &restore_start_as_die(&history, 1));
+    assert_eq!(property(&results, "svc", "events").verdict, Verdict::Fail);
+}
