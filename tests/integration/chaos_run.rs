@@ -248,6 +248,13 @@ fn a_runner_killed_with_sigkill_leaves_a_prefix_that_is_never_a_pass() {
     );
     assert!(report.stdout.starts_with("UNKNOWN"), "{report}");
     assert!(report.stdout.contains("run-finished"), "{report}");
+    assert!(
+        !report
+            .stdout
+            .lines()
+            .any(|l| l.contains("phases-completed") && l.trim_start().starts_with("ok")),
+        "a prefix cannot show every phase completed: {report}"
+    );
     assert!(dir.join("report.html").exists());
     assert!(
         !dir.join("result.json").exists(),

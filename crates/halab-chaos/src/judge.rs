@@ -111,8 +111,21 @@ pub fn judge_again(loaded: crate::report_dir::Loaded) -> Report {
         history,
     };
     let entries = played.history.entries().len();
+    let begun = played.phases.len();
     let mut report = judge(&scenario, Reference::Engine, 0, played);
     if !finished {
+        // The phases are read off the prefix: none refused is not every one completed.
+        for check in report
+            .checks
+            .iter_mut()
+            .filter(|c| c.name == "phases-completed" && c.verdict == Verdict::Pass)
+        {
+            check.verdict = Verdict::Unknown;
+            check.detail = format!(
+                "{begun} of {} phases begun and none refused; the run ended before it could say whether they completed",
+                scenario.phases.len()
+            );
+        }
         report.checks.insert(
             0,
             checks::CheckResult::new(

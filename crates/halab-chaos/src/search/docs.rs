@@ -87,7 +87,7 @@ pub const PROMISES: [Promise; 6] = [
         quote: "Similar to `always`, except that when the container is stopped (manually or otherwise), it isn't restarted even after Docker daemon restarts.",
         page: "Start containers automatically — Use a restart policy",
         url: "https://docs.docker.com/engine/containers/start-containers-automatically/#use-a-restart-policy",
-        versions: "today's table; the 20.10 run reference said the opposite (see the row above)",
+        versions: "today's table; the 20.10 run reference said the opposite (see “`unless-stopped` comes back after a daemon crash”)",
         code: "`daemon.(*Daemon).Shutdown` stops containers while `IsShuttingDown()` is true, so `killWithSignal` does not mark them manually stopped, and `restore` starts `unless-stopped` again",
     },
 ];
