@@ -245,7 +245,6 @@ fn service_properties(
         })
         .filter(|seen| !in_shutdown(seen, &frame.blind))
         .collect();
-    let observed = one_oom_per_kill(observed);
     let predicted: Vec<Seen> = replayed
         .events
         .get(service)
@@ -261,6 +260,13 @@ fn service_properties(
         .filter(|seen| !in_shutdown(seen, &frame.blind))
         .collect();
     let actions = frame.actions_on(service);
+    let observed = one_oom_per_kill(without_relayed_ooms(
+        observed,
+        &predicted,
+        &actions,
+        &frame.restarting,
+        slack,
+    ));
     let cut = frame.cut_for(service);
     let (events, raced_at) = events(frame, service, &observed, &predicted, &actions, cut, slack);
     let mut results = vec![events];
@@ -274,6 +280,75 @@ fn service_properties(
     let undecided_from = [cut, raced_at].into_iter().flatten().min();
     results.extend(states(frame, service, replayed, undecided_from, slack));
     results
+}
+
+/// The restores in which a process ended unseen may be heard of: from each daemon start that
+/// followed an operation on the service (one `acted` says may end it) done while the daemon was
+/// down, to the end of the outage the start ends. By the operations' order, not their times:
+/// in virtual time they all happen at one instant.
+fn restores_after(
+    actions: &[Action<'_, '_>],
+    restarting: &[Window],
+    acted: impl Fn(&ServiceOp) -> bool,
+) -> Vec<Window> {
+    let (mut down, mut acted_while_down) = (false, false);
+    let mut restores = Vec::new();
+    for a in actions {
+        match a.span.op {
+            Op::Daemon(DaemonOp::Start) => {
+                if down && acted_while_down {
+                    restores.extend(
+                        restarting
+                            .iter()
+                            .filter(|&&(from, to)| from <= a.at && a.at <= to)
+                            .map(|&(_, to)| (a.at, to)),
+                    );
+                }
+                (down, acted_while_down) = (false, false);
+            }
+            Op::Daemon(_) => down = true,
+            Op::Service { op, .. } if down && acted(op) => acted_while_down = true,
+            _ => {}
+        }
+    }
+    restores
+}
+
+/// The `oom` of an OOM kill done while the daemon was down, logged when it came back — or not.
+/// No daemon hears the kill itself (the model logs nothing for it), but its notice can reach
+/// the next one: the shim re-sends an event containerd did not take (its publisher retries
+/// for about 15 s), and the cgroup's removal in `restore` can wake the shim's OOM watcher
+/// again; either way moby logs `oom` for it (`daemon.ProcessEvent`, `EventOOM`) if it arrives
+/// once the container is registered. Whether it does is timing, not a decision of the daemon,
+/// and it changes no state: in the daemon's restore (up to the slack after it answers again),
+/// such an `oom` is dropped, not compared — unless the model logs one there itself.
+fn without_relayed_ooms(
+    observed: Vec<Seen>,
+    predicted: &[Seen],
+    actions: &[Action<'_, '_>],
+    restarting: &[Window],
+    slack: &Slack,
+) -> Vec<Seen> {
+    let late = slack.late_ms.saturating_mul(1_000_000);
+    let reach = |(from, to): Window, at: Nanos| from <= at && at.0 <= to.0.saturating_add(late);
+    let killed_while_down: Vec<Window> =
+        restores_after(actions, restarting, |op| *op == ServiceOp::Oom)
+            .into_iter()
+            .filter(|&window| {
+                !predicted
+                    .iter()
+                    .any(|p| p.action == ContainerAction::Oom && reach(window, p.at))
+            })
+            .collect();
+    observed
+        .into_iter()
+        .filter(|seen| {
+            seen.action != ContainerAction::Oom
+                || !killed_while_down
+                    .iter()
+                    .any(|&window| reach(window, seen.at))
+        })
+        .collect()
 }
 
 /// One `oom` event for each OOM kill. moby 20.10 logs an `oom` for every OOM event containerd
@@ -420,17 +495,20 @@ fn events(
     let raced_thaw = (unpause(o.get(i)) && killed(p.get(i)) && killed(o.get(i + 1)))
         || (unpause(p.get(i)) && killed(o.get(i)) && killed(p.get(i + 1)));
     // A container that ended while its daemon was down has two ends in the daemon's restore:
-    // `restore` deletes its containerd task and marks it stopped, and containerd, cleaning up
-    // after the dead shim, publishes its `TaskExit`. When that event reaches the container
-    // before `restore` has marked it stopped, `handleContainerExit` runs for a task already
-    // deleted — `DeleteTask` (libcontainerd/remote/client.go, 20.10) answers exit code 255 —
-    // logs `die` with it and asks a restart manager that `restore` may have cancelled: whether
-    // the container starts again is that interleaving's (a lab has shown it left exited). The
-    // model follows `restore` alone; `die(255)` in a restore is the history saying it raced.
+    // `restore` reads its task as dead, deletes it and marks it stopped, logging nothing; and
+    // the shim's exit can reach the new daemon too — re-sent by the shim to a containerd that
+    // was down, or published by containerd as it cleans up after the dead shim. When that
+    // `TaskExit` reaches the container before `restore` has marked it stopped,
+    // `handleContainerExit` logs `die` — with the real exit code while the task is there, 255
+    // once `restore` has deleted it (`DeleteTask`, libcontainerd/remote/client.go, 20.10) — and
+    // asks a restart manager that `restore` may cancel: whether and when the container starts
+    // again is that interleaving's (a lab has shown it left exited after `die(255)`). The model
+    // follows `restore` alone; a `die` in a restore of a container the harness acted on while
+    // the daemon was down is the history saying it raced.
+    let restores = restores_after(actions, &frame.restarting, |_| true);
     let raced_restore = o.get(i).is_some_and(|e| {
-        matches!(e.action, ContainerAction::Die { exit_code: 255 })
-            && frame
-                .restarting
+        matches!(e.action, ContainerAction::Die { .. })
+            && restores
                 .iter()
                 .any(|&(from, to)| from <= e.at && e.at.0 <= to.0.saturating_add(late))
     });
@@ -443,7 +521,7 @@ fn events(
     let (verdict, why) = if raced_restore {
         (
             Verdict::Unknown,
-            "; an exit that reached the daemon in its restore raced the restore (`die(255)`: `handleContainerExit` for a task `restore` had deleted), so the history cannot decide",
+            "; the exit of a container that ended while the daemon was down reached the daemon during its restore and raced it (`handleContainerExit` against `restore`), so the history cannot decide",
         )
     } else if raced {
         (
