@@ -393,20 +393,12 @@ do = [
 ]
 "#;
 
-const UNTOUCHED_WHILE_DOWN: &str = r#"
-summary = "always, left alone while its daemon is down: the restore stops it and starts it again"
-[services.svc]
-restart = "always"
-program = { runs = ["until-told"], counts = false }
-memory_mb = 32
-[[phases]]
-name = "down"
-do = [
-    "daemon-crash",
-    "daemon-start",
-    { op = "wait", service = "svc", starts = 1, timeout = 30 },
-]
-"#;
+const CRASH_WHILE_DOWN: &str = r#"{ op = "crash", service = "svc", signal = "KILL" },"#;
+
+/// The same service left alone while its daemon is down: the restore stops it and starts it.
+fn untouched_while_down() -> String {
+    KILLED_WHILE_DOWN.replace(CRASH_WHILE_DOWN, "")
+}
 
 /// The history with `action` of `svc` in place of its restore's start.
 fn restore_start_as(history: &History, action: ContainerAction) -> History {
@@ -468,7 +460,7 @@ fn an_exit_relayed_into_the_restore_is_a_race_the_history_cannot_decide() {
     }
     // A container nobody touched while the daemon was down has no exit to relay: a `die` the
     // model does not predict there is the daemon departing from it.
-    let (scenario, history) = played(UNTOUCHED_WHILE_DOWN);
+    let (scenario, history) = played(&untouched_while_down());
     let results = judge(
         &scenario,
         &restore_start_as(&history, ContainerAction::Die { exit_code: 255 }),
@@ -495,7 +487,7 @@ fn an_oom_relayed_into_the_restore_is_not_compared() {
         "{results:#?}"
     );
     // Nothing was done to the other one while the daemon was down: its `oom` is compared.
-    let (scenario, history) = played(UNTOUCHED_WHILE_DOWN);
+    let (scenario, history) = played(&untouched_while_down());
     let results = judge(
         &scenario,
         &before_restore_start(&history, ContainerAction::Oom),
