@@ -376,3 +376,104 @@ fn a_container_read_as_removed_that_the_model_keeps_fails() {
         assert_eq!(p.verdict, Verdict::Fail, "{name}: {p:#?}");
     }
 }
+
+const UNHEALTHY: &str = r#"
+name = "unhealthy"
+summary = "a failing health check under always"
+[services.svc]
+restart = "always"
+program = { runs = ["forever"] }
+healthcheck = { cmd = "false", interval = 1, retries = 2 }
+[[phases]]
+name = "watch"
+do = [{ op = "wait", health = "unhealthy", timeout = 30 }, { op = "wait", for = 5 }]
+"#;
+
+/// The history with the final inspection of `svc` reading `health`.
+fn final_read(history: &History, health: Option<&str>) -> History {
+    let last = history
+        .entries()
+        .iter()
+        .rposition(|e| {
+            matches!(
+                &e.what,
+                Happening::Op {
+                    step: halab_model::OpStep::Ok { read: Some(_) },
+                    ..
+                }
+            )
+        })
+        .expect("a final inspection");
+    doctored(history, |i, e| {
+        let mut e = e.clone();
+        if i == last
+            && let Happening::Op {
+                step: halab_model::OpStep::Ok { read: Some(read) },
+                ..
+            } = &mut e.what
+        {
+            read.health = health.map(str::to_owned);
+        }
+        Some(e)
+    })
+}
+
+#[test]
+fn a_health_the_model_never_had_fails_final_health() {
+    let (scenario, history) = played(UNHEALTHY);
+    let results = judge(&scenario, &history);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(health.verdict, Verdict::Pass, "{health:?}");
+    assert_eq!(health.facts["observed"], "unhealthy");
+    assert_eq!(
+        health.facts["observed_events"],
+        serde_json::json!(["health_status: unhealthy"])
+    );
+    assert_eq!(
+        property(&results, "svc", "restart-count").verdict,
+        Verdict::Pass
+    );
+    // A daemon that restarted it for being unhealthy, or read it healthy, is not the model's.
+    for wrong in [Some("healthy"), Some("starting"), None] {
+        let results = judge(&scenario, &final_read(&history, wrong));
+        let health = property(&results, "svc", "final-health");
+        assert_eq!(health.verdict, Verdict::Fail, "{wrong:?}: {health:?}");
+    }
+}
+
+#[test]
+fn health_events_are_not_part_of_the_events_property() {
+    let (scenario, history) = played(UNHEALTHY);
+    let unhealthy = position_of(&history, "svc", 0, |a| {
+        matches!(a, ContainerAction::HealthStatus { .. })
+    });
+    let without = doctored(&history, |i, e| (i != unhealthy).then(|| e.clone()));
+    let results = judge(&scenario, &without);
+    assert_eq!(property(&results, "svc", "events").verdict, Verdict::Pass);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(
+        health.verdict,
+        Verdict::Pass,
+        "the inspection still read it"
+    );
+    assert_eq!(health.facts["observed_events"], serde_json::json!([]));
+}
+
+#[test]
+fn final_health_after_a_daemon_restart_is_unknown_never_pass() {
+    let source = UNHEALTHY.replace(
+        "{ op = \"wait\", for = 5 }]",
+        "{ op = \"wait\", for = 5 }, \"daemon-stop\", \"daemon-start\", { op = \"wait\", for = 5 }]",
+    );
+    let scenario = scenario::parse(Path::new("restarted.toml"), &source, &[]).expect("parses");
+    let report = crate::testing::play_in_sim(&scenario, &mut Silent);
+    let results = judge(&scenario, &report.history);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(health.verdict, Verdict::Unknown, "{health:?}");
+    assert_eq!(
+        property(&results, "svc", "final-status").verdict,
+        Verdict::Pass,
+        "only the health is undecided"
+    );
+    assert_eq!(report.verdict, Verdict::Unknown);
+}
