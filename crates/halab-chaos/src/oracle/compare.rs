@@ -735,7 +735,7 @@ fn states(
 }
 
 /// The model's states over [from, to] in `log`: the one it was in at `from`, and every later one.
-pub(super) fn states_between(log: &[(Nanos, Observed)], from: Nanos, to: Nanos) -> Vec<&Observed> {
+fn states_between(log: &[(Nanos, Observed)], from: Nanos, to: Nanos) -> Vec<&Observed> {
     let at_from = log.iter().rev().find(|(at, _)| *at <= from).map(|(_, s)| s);
     at_from
         .into_iter()

@@ -5,9 +5,11 @@
 //! probe's interval begins only when it has ended (`monitor` resets its timer at the top of
 //! each loop), so a daemon's probes fall behind the model's a little more with each one. An
 //! `exec` is no cheaper for the daemon than the `containerStart` the run's slack measures
-//! (both go through containerd and runc), so each probe since the service's last start may
-//! put the daemon's health up to the slack behind the model's: what inspect reads at `t` is the
-//! model's health somewhere from `t` less (probes + 1) × the slack, to the answer.
+//! (both go through containerd and runc), so a change the model makes at its n-th probe since
+//! the service's last start, the daemon may make up to (n + 1) × the slack later — never
+//! earlier. What inspect reads at `t` is a health the model was in before the answer and did
+//! not leave more than that lag before `t`. Once the model's health has settled, later probes
+//! add no lag: a daemon that read `starting` long after the model's `unhealthy` fails.
 //!
 //! Health events are not part of the `events` property — no restart follows them, and a
 //! probe's timing against the harness's own operations is the daemon's scheduling, not its
@@ -18,7 +20,6 @@ use halab_model::{
     ServiceOp,
 };
 
-use super::compare::states_between;
 use super::replay::Replayed;
 use super::slack::Slack;
 use crate::checks::{CheckResult, Verdict};
@@ -108,14 +109,29 @@ pub(super) fn final_health(run: &Run<'_>, replayed: &Replayed, slack: &Slack) ->
         );
     }
     let log: &[(Nanos, Observed)] = replayed.states.get(service).map_or(&[], Vec::as_slice);
-    let probes = probes_before(log, t, run.check.interval_ms);
-    let tolerance_ms = slack.late_ms.saturating_mul(probes.saturating_add(1));
-    let from = t.plus_nanos(-tolerance_ms.saturating_mul(1_000_000));
+    let interval_ms = run.check.interval_ms;
+    // How late the daemon may make a change the model makes at `at`.
+    let lag_ns = |at: Nanos| {
+        probes_before(log, at, interval_ms)
+            .saturating_add(1)
+            .saturating_mul(slack.late_ms)
+            .saturating_mul(1_000_000)
+    };
+    // Never earlier than the model (less clock granularity): nothing after the answer.
     let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
-    let mut candidates: Vec<&'static str> = states_between(log, from, to)
-        .into_iter()
-        .map(|m| shown(if m.removed { None } else { m.health }))
-        .collect();
+    let mut candidates: Vec<&'static str> = Vec::new();
+    for (i, (at, model)) in log.iter().enumerate() {
+        if *at > to {
+            break;
+        }
+        // The model left this state at the next entry; the daemon may leave it that much later.
+        let left = log
+            .get(i + 1)
+            .map(|(next, _)| next.plus_nanos(lag_ns(*next)));
+        if left.is_none_or(|left| left >= t) {
+            candidates.push(shown(if model.removed { None } else { model.health }));
+        }
+    }
     candidates.dedup();
     let read_health = read.health.as_deref().unwrap_or("none");
     let same = candidates.contains(&read_health);
@@ -131,8 +147,8 @@ pub(super) fn final_health(run: &Run<'_>, replayed: &Replayed, slack: &Slack) ->
         CheckResult::passes(NAME, service, same, detail)
             .fact("observed", read_health)
             .fact("predicted", &predicted)
-            .fact("tolerance_ms", tolerance_ms)
-            .fact("probes", probes),
+            .fact("late_per_probe_ms", slack.late_ms)
+            .fact("probes", probes_before(log, t, interval_ms)),
     )
 }
 
