@@ -281,20 +281,17 @@ do = ["daemon-crash", { op = "wait", for = 1 }, "daemon-start", { op = "wait", f
 #[test]
 fn a_daemon_that_answers_before_its_restore_is_done_fails_its_start_time() {
     let (scenario, history) = played(DAEMON_CRASH);
-    let start_end = history
-        .entries()
-        .iter()
-        .rposition(|e| {
-            matches!(
-                &e.what,
-                Happening::Op {
-                    op: halab_model::Op::Daemon(halab_model::DaemonOp::Start),
-                    step: halab_model::OpStep::Ok { .. },
-                    ..
-                }
-            )
-        })
-        .expect("the run's daemon start ends");
+    let start_end = last_entry(&history, |what| {
+        matches!(
+            what,
+            Happening::Op {
+                op: halab_model::Op::Daemon(halab_model::DaemonOp::Start),
+                step: halab_model::OpStep::Ok { .. },
+                ..
+            }
+        )
+    })
+    .expect("the run's daemon start ends");
     let early = doctored(&history, |i, e| {
         let mut e = e.clone();
         if i == start_end {
@@ -389,21 +386,23 @@ name = "watch"
 do = [{ op = "wait", health = "unhealthy", timeout = 30 }, { op = "wait", for = 5 }]
 "#;
 
+/// Where the last entry of `history` whose happening `is` is.
+fn last_entry(history: &History, is: impl Fn(&Happening) -> bool) -> Option<usize> {
+    history.entries().iter().rposition(|e| is(&e.what))
+}
+
 /// The history with the final inspection of `svc` reading `health`.
 fn final_read(history: &History, health: Option<&str>) -> History {
-    let last = history
-        .entries()
-        .iter()
-        .rposition(|e| {
-            matches!(
-                &e.what,
-                Happening::Op {
-                    step: halab_model::OpStep::Ok { read: Some(_) },
-                    ..
-                }
-            )
-        })
-        .expect("a final inspection");
+    let last = last_entry(history, |what| {
+        matches!(
+            what,
+            Happening::Op {
+                step: halab_model::OpStep::Ok { read: Some(_) },
+                ..
+            }
+        )
+    })
+    .expect("a final inspection");
     doctored(history, |i, e| {
         let mut e = e.clone();
         if i == last
