@@ -1064,19 +1064,44 @@ fn claims(file: &str, text: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        // beyond-one-machine.md: under `always`, the failing check's service turns unhealthy and
+        // is not restarted — one start, `RestartCount` 0, still running when inspected — and
+        // the passing one's turns healthy.
+        "runs/unhealthy-is-not-restarted.txt" | "runs/unhealthy-is-not-restarted-sim.txt" => {
+            for (service, health) in [("sick", "unhealthy"), ("well", "healthy")] {
+                exactly(service, "starts", 1)?;
+                exactly(service, "RestartCount", 0)?;
+                inspected(text, service, "running 0 rc0")?;
+                final_health(text, service, health)?;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
 
+/// Whether a line of the summary judging `service`'s `property` says `said`.
+fn summary_says(text: &str, service: &str, property: &str, said: &str) -> bool {
+    text.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.get(1) == Some(&service) && words.get(2) == Some(&property) && line.contains(said)
+    })
+}
+
+/// Whether the summary's `final-health` of `service` read `health`, as the model predicts.
+fn final_health(text: &str, service: &str, health: &str) -> Result<(), String> {
+    let said = format!("{health}, as the model predicts");
+    summary_says(text, service, "final-health", &said)
+        .then_some(())
+        .ok_or(format!(
+            "the final health of {service} is not `{health}` as the model predicts"
+        ))
+}
+
 /// Whether an inspection of `service` in the summary read `state` (`exited 3 rc1`).
 fn inspected(text: &str, service: &str, state: &str) -> Result<(), String> {
-    let read = text.lines().any(|line| {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        words.get(1) == Some(&service)
-            && words.get(2) == Some(&"state-at-inspect")
-            && line.contains(&format!("ms: {state};"))
-    });
-    read.then_some(())
+    summary_says(text, service, "state-at-inspect", &format!("ms: {state};"))
+        .then_some(())
         .ok_or(format!("no inspection of {service} read `{state}`"))
 }
 
@@ -1128,7 +1153,7 @@ fn lab_capture_still_holds(file: &str) {
 }
 
 /// The lab captures, each tested on its own so that they run in parallel with the others.
-const LAB_CAPTURES: [&str; 13] = [
+const LAB_CAPTURES: [&str; 14] = [
     "runs/restart-always.txt",
     "runs/on-failure.txt",
     "runs/backoff.txt",
@@ -1142,6 +1167,7 @@ const LAB_CAPTURES: [&str; 13] = [
     "runs/policies-under-live-restore.txt",
     "runs/failed-start.txt",
     "runs/failed-restart.txt",
+    "runs/unhealthy-is-not-restarted.txt",
 ];
 
 #[test]
@@ -1197,6 +1223,7 @@ lab_captures! {
     policies_under_live_restore => 10,
     failed_start => 11,
     failed_restart => 12,
+    unhealthy_is_not_restarted => 13,
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::support::*;
 
 /// The scenarios, each with the `--set` values that keep CI fast (the same in both runtimes).
-const SCENARIOS: [(&str, &[&str]); 13] = [
+const SCENARIOS: [(&str, &[&str]); 14] = [
     ("restart-always", &["--set", "sleep=1"]),
     ("daemon-crash", &[]),
     ("live-restore", &[]),
@@ -19,6 +19,7 @@ const SCENARIOS: [(&str, &[&str]); 13] = [
     ("policies-under-live-restore", &[]),
     ("failed-start", &[]),
     ("failed-restart", &[]),
+    ("unhealthy-is-not-restarted", &[]),
 ];
 
 fn passes(name: &str, sets: &[&str], runtime: &str) {
@@ -136,5 +137,6 @@ mod in_the_simulator {
         policies_under_live_restore => "policies-under-live-restore",
         failed_start => "failed-start",
         failed_restart => "failed-restart",
+        unhealthy_is_not_restarted => "unhealthy-is-not-restarted",
     }
 }

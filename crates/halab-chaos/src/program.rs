@@ -96,6 +96,7 @@ mod tests {
             counter_dir: "/halab".into(),
             counter_file: "starts".into(),
             counter_initial: 0,
+            healthcheck: None,
         }
     }
 

@@ -203,6 +203,7 @@ fn describe(entry: &Entry) -> Option<String> {
         } => match action {
             ContainerAction::Die { exit_code } => format!("{service} die (exit {exit_code})"),
             ContainerAction::Kill { signal } => format!("{service} kill ({signal})"),
+            ContainerAction::HealthStatus { .. } => format!("{service} {}", action.short()),
             other => format!("{service} {}", other.name()),
         },
         Happening::Daemon { action, .. } => match action {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, HostConfig, Mount,
-    MountType, RestartPolicy as ApiPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerUpdateBody, HealthConfig, HostConfig,
+    Mount, MountType, RestartPolicy as ApiPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
@@ -35,6 +35,39 @@ pub struct ContainerSpec {
     pub network_none: bool,
     /// Labels besides the run label.
     pub labels: HashMap<String, String>,
+    /// A health check (`--health-cmd` and its timing); `None`: the image's, and the lab image
+    /// has none.
+    pub health: Option<HealthProbe>,
+}
+
+/// A health check: a shell command the daemon runs in the container, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthProbe {
+    /// Run with the container's shell: `["CMD-SHELL", cmd]`.
+    pub cmd: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub start_period_ms: u64,
+    pub retries: u32,
+}
+
+impl HealthProbe {
+    /// As the Engine API takes it: durations in nanoseconds.
+    pub fn api(&self) -> HealthConfig {
+        let nanos = |ms: u64| {
+            i64::try_from(ms)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1_000_000)
+        };
+        HealthConfig {
+            test: Some(vec!["CMD-SHELL".to_owned(), self.cmd.clone()]),
+            interval: Some(nanos(self.interval_ms)),
+            timeout: Some(nanos(self.timeout_ms)),
+            start_period: Some(nanos(self.start_period_ms)),
+            retries: Some(i64::from(self.retries)),
+            start_interval: None,
+        }
+    }
 }
 
 /// A host directory mounted into a container.
@@ -82,6 +115,7 @@ pub async fn create(
         cmd: Some(spec.cmd.clone()),
         labels: Some(labels),
         stop_timeout: spec.stop_timeout,
+        healthcheck: spec.health.as_ref().map(HealthProbe::api),
         host_config: Some(HostConfig {
             mounts: Some(
                 spec.bind_mounts

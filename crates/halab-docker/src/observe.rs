@@ -21,7 +21,7 @@ use bollard::Docker;
 use bollard::models::{EventMessage, EventMessageTypeEnum};
 use bollard::query_parameters::EventsOptions;
 use futures_util::StreamExt;
-use halab_model::{ContainerAction, Happening, Nanos, Source};
+use halab_model::{ContainerAction, Happening, HealthStatus, Nanos, Source};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -270,7 +270,9 @@ pub struct ContainerEvent {
 }
 
 /// Reads a container event off the stream; `None` for other types and for actions halab does not
-/// record (`exec_*`, `attach`, `health_status`, …).
+/// record (`exec_*` — each health probe is an exec —, `attach`, an action it does not know, …).
+/// A health probe that changes the container's health logs `health_status: STATUS`
+/// (`handleProbeResult`), the status inside the action.
 pub fn container_event(event: &EventMessage) -> Option<ContainerEvent> {
     if event.typ != Some(EventMessageTypeEnum::CONTAINER) {
         return None;
@@ -298,7 +300,9 @@ pub fn container_event(event: &EventMessage) -> Option<ContainerEvent> {
         "unpause" => ContainerAction::Unpause,
         "restart" => ContainerAction::Restart,
         "destroy" => ContainerAction::Destroy,
-        _ => return None,
+        other => ContainerAction::HealthStatus {
+            status: HealthStatus::parse(other.strip_prefix("health_status: ")?)?,
+        },
     };
     let at = event
         .time_nano
@@ -383,6 +387,26 @@ mod tests {
         let mut network = event("connect", &[]);
         network.typ = Some(EventMessageTypeEnum::NETWORK);
         assert_eq!(container_event(&network), None);
+    }
+
+    #[test]
+    fn health_status_carries_its_status_and_an_unknown_one_is_skipped() {
+        let labelled = [("halab.service", "svc")];
+        let seen = container_event(&event("health_status: unhealthy", &labelled)).unwrap();
+        assert_eq!(
+            seen.action,
+            ContainerAction::HealthStatus {
+                status: HealthStatus::Unhealthy
+            }
+        );
+        let healthy = container_event(&event("health_status: healthy", &labelled)).unwrap();
+        assert_eq!(healthy.action.short(), "health_status: healthy");
+        assert_eq!(
+            container_event(&event("health_status: sleepy", &labelled)),
+            None
+        );
+        assert_eq!(container_event(&event("health_status", &labelled)), None);
+        assert_eq!(container_event(&event("exec_die", &labelled)), None);
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl ContainerModel {
                 ApiCall::Stop { timeout_s } => self.api_stop(call, timeout_s, now, out),
                 ApiCall::Kill { signal } => Some(self.api_kill(signal, now, out)),
                 ApiCall::Restart { timeout_s } => self.api_restart(call, timeout_s, now, out),
-                ApiCall::Pause => Some(self.api_pause(out)),
+                ApiCall::Pause => Some(self.api_pause(now, out)),
                 ApiCall::Unpause => Some(self.api_unpause(now, out)),
                 ApiCall::RemoveForce => Some(self.api_remove_force(now, out)),
                 ApiCall::UpdateRestartPolicy { policy } => Some(self.api_update(policy, out)),
@@ -133,7 +133,7 @@ impl ContainerModel {
 
     /// Mirrors `daemon.(*Daemon).containerPause`: only a running container that is neither
     /// paused nor restarting.
-    fn api_pause(&mut self, out: &mut Vec<Output>) -> Answer {
+    fn api_pause(&mut self, now: Nanos, out: &mut Vec<Output>) -> Answer {
         if !self.disk.running || self.disk.paused || self.disk.restarting {
             return Answer::status(409);
         }
@@ -141,6 +141,7 @@ impl ContainerModel {
             *frozen = true;
         }
         self.disk.paused = true;
+        self.update_health_monitor(now);
         out.push(Output::Event(ContainerAction::Pause));
         Answer::status(204)
     }
@@ -153,6 +154,7 @@ impl ContainerModel {
         }
         self.thaw(now);
         self.disk.paused = false;
+        self.update_health_monitor(now);
         out.push(Output::Event(ContainerAction::Unpause));
         Answer::status(204)
     }

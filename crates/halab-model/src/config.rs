@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineVersion;
+use crate::health::HealthCheck;
 use crate::policy::RestartPolicy;
 use crate::reference::Reference;
 use crate::signal::{SIGKILL, SIGTERM, killed_by};
@@ -68,6 +69,10 @@ pub struct ContainerSpec {
     /// for ever.
     pub stop_timeout_s: Option<i64>,
     pub workload: Workload,
+    /// `Config.Healthcheck`, with whether its probe passes; `None`: no health check. It never
+    /// bears on a restart (see `health.rs`), only on what inspect and the events show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthCheck>,
 }
 
 impl ContainerSpec {
@@ -78,6 +83,7 @@ impl ContainerSpec {
             stop_signal: None,
             stop_timeout_s: None,
             workload: Workload::default(),
+            health: None,
         }
     }
 

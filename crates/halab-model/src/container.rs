@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::engine::{EngineVersion, OomFlag};
+use crate::health::{HealthState, Monitor};
 use crate::history::{ContainerAction, Nanos};
 use crate::mutant::Mutant;
 use crate::observed::{DaemonPhase, Observed, Status};
@@ -57,6 +58,8 @@ pub(crate) struct Persisted {
     /// the last start by hand (or by the daemon's start-up) — the container "started
     /// successfully", and its restart policy has taken effect. The engine keeps no such thing.
     pub(crate) started_successfully: bool,
+    /// `State.Health`: `None` until the first start of a container with a health check.
+    pub(crate) health: Option<HealthState>,
 }
 
 /// A back-off restart waiting for its timer: the goroutine `handleContainerExit` leaves behind.
@@ -101,6 +104,8 @@ pub(crate) struct DaemonMemory {
     /// An API kill is under way (for [`Mutant::ApiKillAsCrash`]).
     pub(crate) api_kill: bool,
     pub(crate) shim_events: ShimQueue,
+    /// The health-check monitor goroutine, while one runs (see `health.rs`).
+    pub(crate) health_monitor: Option<Monitor>,
 }
 
 /// One container under one Docker daemon: the reference model of the engine's restart semantics.
@@ -154,6 +159,7 @@ impl ContainerModel {
                 manually_stopped: false,
                 started_before: false,
                 started_successfully: false,
+                health: None,
             },
             mem: DaemonMemory::default(),
             phase: DaemonPhase::Up,
@@ -220,15 +226,20 @@ impl ContainerModel {
             finished_at: d.finished_at,
             policy: d.policy,
             daemon: self.phase,
+            health: self.health_status(),
         }
     }
 
-    /// When the next timer fires: a back-off restart, or the SIGKILL at the end of a stop's grace
-    /// period. `None` when nothing will happen without an input.
+    /// When the next timer fires: a back-off restart, the SIGKILL at the end of a stop's grace
+    /// period, or a health probe. `None` when nothing will happen without an input.
     pub fn next_deadline(&self) -> Option<Nanos> {
         let restart = self.mem.pending_restart.map(|p| p.at);
         let kills = self.mem.waiters.iter().filter_map(|w| w.kill_at);
-        restart.into_iter().chain(kills).min()
+        restart
+            .into_iter()
+            .chain(kills)
+            .chain(self.next_probe_at())
+            .min()
     }
 
     /// Lets time pass up to `now`, firing every timer due by then, each at its own time.
@@ -284,8 +295,8 @@ impl ContainerModel {
     }
 
     /// Fires the timers due by `now`, earliest first, each at its own time. In the daemon they
-    /// are goroutines: the restart manager's back-off timer (`ShouldRestart`'s `time.NewTimer`)
-    /// and `containerStop`'s wait with a timeout.
+    /// are goroutines: the restart manager's back-off timer (`ShouldRestart`'s `time.NewTimer`),
+    /// `containerStop`'s wait with a timeout, and the health monitor's interval timer.
     fn fire_due(&mut self, now: Nanos, out: &mut Vec<Output>) {
         while let Some(at) = self.next_deadline().filter(|at| *at <= now) {
             if self.mem.pending_restart.is_some_and(|p| p.at == at) {
@@ -293,6 +304,8 @@ impl ContainerModel {
             } else if let Some(w) = self.mem.waiters.iter_mut().find(|w| w.kill_at == Some(at)) {
                 w.kill_at = None;
                 let _ = self.daemon_kill(at, out);
+            } else if self.next_probe_at() == Some(at) {
+                self.health_probe(at, out);
             }
             self.drain(at, out);
         }
@@ -311,6 +324,7 @@ impl ContainerModel {
                     if self.config.engine.oom_flag() == OomFlag::AtOomEvent {
                         self.disk.oom_killed = true;
                     }
+                    self.update_health_monitor(now);
                     out.push(Output::Event(ContainerAction::Oom));
                 }
                 ShimEvent::Exit { code } => {
@@ -323,6 +337,7 @@ impl ContainerModel {
                 ShimEvent::Resumed => {
                     if self.disk.paused {
                         self.disk.paused = false;
+                        self.update_health_monitor(now);
                         out.push(Output::Event(ContainerAction::Unpause));
                     }
                 }
@@ -377,6 +392,9 @@ impl ContainerModel {
         } else {
             self.set_stopped(exit);
         }
+        // "cancel healthcheck here, they will be automatically restarted if/when the container
+        // is started again": the only thing an exit does to health, whatever the decision.
+        self.stop_healthchecks();
 
         // SetStopped and SetRestarting both wake every `Wait(NotRunning)`.
         let waiters = mem::take(&mut self.mem.waiters);
@@ -555,6 +573,7 @@ impl ContainerModel {
         self.c8d_container = true;
         self.set_running(now);
         self.disk.started_before = true;
+        self.init_health_monitor(now);
         out.push(Output::Event(ContainerAction::Start));
         Ok(())
     }
@@ -690,10 +709,12 @@ impl ContainerModel {
         const LATEST_NS: i64 = 10_000_000_000;
         let d = &mut self.disk;
         if d.running
-            && d.started_at
-                .is_some_and(|started| started <= at && at.0 - started.0 <= LATEST_NS)
+            && let Some(started) = d.started_at
+            && started <= at
+            && at.0 - started.0 <= LATEST_NS
         {
             d.started_at = Some(at);
+            self.health_follows_start(started, at);
         }
     }
 

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::HealthStatus;
 use crate::op::{DaemonOp, Op, ServiceState};
 
 /// Nanoseconds since the Unix epoch, as the daemon stamps events (`timeNano`).
@@ -64,14 +65,22 @@ pub enum Source {
 pub enum ContainerAction {
     Create,
     Start,
-    Die { exit_code: i64 },
-    Kill { signal: String },
+    Die {
+        exit_code: i64,
+    },
+    Kill {
+        signal: String,
+    },
     Stop,
     Oom,
     Pause,
     Unpause,
     Restart,
     Destroy,
+    /// `health_status: STATUS`: a health probe changed the container's health.
+    HealthStatus {
+        status: HealthStatus,
+    },
 }
 
 impl ContainerAction {
@@ -88,6 +97,7 @@ impl ContainerAction {
             ContainerAction::Unpause => "unpause",
             ContainerAction::Restart => "restart",
             ContainerAction::Destroy => "destroy",
+            ContainerAction::HealthStatus { .. } => "health_status",
         }
     }
 
@@ -96,6 +106,7 @@ impl ContainerAction {
         match self {
             ContainerAction::Die { exit_code } => format!("die({exit_code})"),
             ContainerAction::Kill { signal } => format!("kill({signal})"),
+            ContainerAction::HealthStatus { status } => format!("health_status: {status}"),
             other => other.name().to_owned(),
         }
     }
@@ -146,6 +157,10 @@ pub struct Inspected {
     pub status: String,
     pub exit_code: i64,
     pub restart_count: i64,
+    /// `State.Health.Status` (`starting`, `healthy`, `unhealthy`), for a container with a
+    /// health check that has started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
 }
 
 /// One thing that happened.
@@ -281,6 +296,9 @@ pub struct History {
     dies: std::collections::BTreeMap<String, usize>,
     /// Each service's state as its latest event (by time) says, and that event's time.
     states: std::collections::BTreeMap<String, (Nanos, ServiceState)>,
+    /// Each service's health as its latest `health_status` event since its latest start says,
+    /// and that event's time.
+    health: std::collections::BTreeMap<String, (Nanos, Option<HealthStatus>)>,
     /// The position of the last entry that says what state the daemon is in: the daemon's own
     /// (stopped, ready, lost), or a daemon op that ended well.
     last_daemon_state: Option<usize>,
@@ -339,6 +357,21 @@ impl History {
                     *slot = (entry.at, state);
                 }
             }
+            // A start resets the health (`initHealthMonitor`), without an event.
+            let health = match action {
+                ContainerAction::Start => Some(None),
+                ContainerAction::HealthStatus { status } => Some(Some(*status)),
+                _ => None,
+            };
+            if let Some(health) = health {
+                let slot = self
+                    .health
+                    .entry(service.clone())
+                    .or_insert((entry.at, health));
+                if entry.at >= slot.0 {
+                    *slot = (entry.at, health);
+                }
+            }
         }
         // A daemon operation that failed, or whose outcome is unknown, says nothing new of the
         // daemon: a loss recorded while a start was failing stays the last word.
@@ -368,6 +401,12 @@ impl History {
     /// `service`'s state as its latest event says (`None` before any), at once.
     pub fn service_state(&self, service: &str) -> Option<ServiceState> {
         self.states.get(service).map(|(_, state)| *state)
+    }
+
+    /// `service`'s health as its `health_status` events since its latest start say (`None`
+    /// before any), at once.
+    pub fn service_health(&self, service: &str) -> Option<HealthStatus> {
+        self.health.get(service).and_then(|(_, health)| *health)
     }
 
     /// Whether the daemon is lost and not back: the last entry that says what state the daemon
@@ -571,6 +610,36 @@ mod tests {
                 action: ContainerAction::Start,
             },
         )
+    }
+
+    #[test]
+    fn a_service_s_health_is_its_latest_health_event_since_its_latest_start() {
+        let event = |when: i64, action: ContainerAction| {
+            at(
+                when,
+                Source::Events,
+                Happening::Container {
+                    node: "lab".into(),
+                    service: "svc".into(),
+                    action,
+                },
+            )
+        };
+        let health = |status| ContainerAction::HealthStatus { status };
+        let mut h = History::new();
+        h.record(start(10, Source::Events));
+        assert_eq!(h.service_health("svc"), None, "starting has no event");
+        h.record(event(30, health(HealthStatus::Unhealthy)));
+        assert_eq!(h.service_health("svc"), Some(HealthStatus::Unhealthy));
+        // An event recorded late, out of order, does not win over a later one.
+        h.record(event(20, health(HealthStatus::Healthy)));
+        assert_eq!(h.service_health("svc"), Some(HealthStatus::Unhealthy));
+        h.record(start(40, Source::Events));
+        assert_eq!(h.service_health("svc"), None, "a start resets it");
+        assert_eq!(h.service_state("svc"), Some(ServiceState::Running));
+        assert_eq!(h.service_health("other"), None);
+        let json = serde_json::to_string(&health(HealthStatus::Healthy)).unwrap();
+        assert_eq!(json, r#"{"action":"health-status","status":"healthy"}"#);
     }
 
     fn op(when: i64, id: u64, step: OpStep, op: Op) -> Entry {

@@ -36,6 +36,7 @@ pub mod container;
 mod daemon;
 pub mod daemon_model;
 pub mod engine;
+pub mod health;
 pub mod history;
 pub mod mutant;
 pub mod observed;
@@ -56,6 +57,7 @@ pub use config::{
 pub use container::ContainerModel;
 pub use daemon_model::{DaemonModel, Said};
 pub use engine::EngineVersion;
+pub use health::{HealthCheck, HealthStatus};
 pub use history::{
     ContainerAction, DaemonAction, Entry, Happening, History, Inspected, Nanos, OpSpan, OpStep,
     Outage, Source,

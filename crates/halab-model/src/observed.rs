@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::HealthStatus;
 use crate::history::Nanos;
 use crate::policy::RestartPolicy;
 
@@ -82,4 +83,7 @@ pub struct Observed {
     /// `HostConfig.RestartPolicy`.
     pub policy: RestartPolicy,
     pub daemon: DaemonPhase,
+    /// `State.Health.Status`: `None` without a health check, or before the first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
 }

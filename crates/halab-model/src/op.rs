@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::HealthStatus;
 use crate::policy::RestartPolicy;
 use crate::signal;
 
@@ -239,6 +240,13 @@ pub enum Wait {
         state: ServiceState,
         timeout_ms: u64,
     },
+    /// Until `service`'s latest `health_status` event since its latest start says `health`,
+    /// at most `timeout_ms`.
+    Health {
+        service: String,
+        health: HealthStatus,
+        timeout_ms: u64,
+    },
 }
 
 impl Wait {
@@ -247,7 +255,8 @@ impl Wait {
             Wait::For { .. } | Wait::Until { .. } => None,
             Wait::Starts { service, .. }
             | Wait::Dies { service, .. }
-            | Wait::State { service, .. } => Some(service),
+            | Wait::State { service, .. }
+            | Wait::Health { service, .. } => Some(service),
         }
     }
 }
@@ -284,6 +293,15 @@ impl fmt::Display for Wait {
                 f,
                 "wait until {service} is {} (at most {} s)",
                 state.name(),
+                secs(*timeout_ms)
+            ),
+            Wait::Health {
+                service,
+                health,
+                timeout_ms,
+            } => write!(
+                f,
+                "wait until {service} is {health} (at most {} s)",
                 secs(*timeout_ms)
             ),
         }

@@ -382,6 +382,7 @@ async fn execute(
                 (labels::SERVICE.to_owned(), subject.service.clone()),
             ]
             .into(),
+            health: None,
         };
         containers::create_and_start(&docker, &run_id, &spec).await?;
     }

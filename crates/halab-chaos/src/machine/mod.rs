@@ -97,6 +97,8 @@ impl ServicePlan {
             counter_dir: DEFAULT_COUNTER_DIR.to_owned(),
             counter_file: DEFAULT_COUNTER_FILE.to_owned(),
             counter_initial: 0,
+            // Health never bears on a restart, which is what a suite's cases are drawn to show.
+            healthcheck: None,
         }
     }
 }

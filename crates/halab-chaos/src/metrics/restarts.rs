@@ -116,9 +116,13 @@ pub fn restarts(history: &History, service: &str, replayed: &Replayed) -> Vec<Re
         .collect()
 }
 
-/// An event as the comparison counts it: creations and removals are not part of the story.
+/// An event as the comparison counts it: creations and removals are not part of the story, nor
+/// is health, which no restart follows.
 fn seen(at: Nanos, action: &ContainerAction, position: usize, ops_done: usize) -> Option<Seen> {
-    if matches!(action, ContainerAction::Create | ContainerAction::Destroy) {
+    if matches!(
+        action,
+        ContainerAction::Create | ContainerAction::Destroy | ContainerAction::HealthStatus { .. }
+    ) {
         return None;
     }
     Some(Seen {

@@ -17,6 +17,7 @@ use halab_model::{
 use super::replay::{Predicted, Replayed};
 use super::slack::{EARLY_MS, Slack};
 use crate::checks::{CheckResult, Evidence, Mark, Subject, Verdict};
+use crate::scenario::HealthCheck;
 
 /// From one time to another, both included.
 type Window = (Nanos, Nanos);
@@ -72,8 +73,13 @@ struct Action<'s, 'h> {
     span: &'s OpSpan<'h>,
 }
 
+/// Whether the `events` property counts `action`: not the creation and removal halab does, nor
+/// health, which `final-health` judges (see `health.rs`).
 fn counted(action: &ContainerAction) -> bool {
-    !matches!(action, ContainerAction::Create | ContainerAction::Destroy)
+    !matches!(
+        action,
+        ContainerAction::Create | ContainerAction::Destroy | ContainerAction::HealthStatus { .. }
+    )
 }
 
 /// What the comparison needs of the run's operations and the daemon's life.
@@ -197,7 +203,13 @@ pub fn properties(
     let mut results = Vec::new();
     for service in &run.scenario.services {
         let judged = |replayed: &Replayed| {
-            let mut results = service_properties(&frame, &service.name, replayed, slack);
+            let mut results = service_properties(
+                &frame,
+                &service.name,
+                service.healthcheck.as_ref(),
+                replayed,
+                slack,
+            );
             results.extend(super::answers::answers(
                 history,
                 &service.name,
@@ -223,6 +235,7 @@ pub fn properties(
 fn service_properties(
     frame: &Frame<'_>,
     service: &str,
+    healthcheck: Option<&HealthCheck>,
     replayed: &Replayed,
     slack: &Slack,
 ) -> Vec<CheckResult> {
@@ -279,6 +292,17 @@ fn service_properties(
     // be compared with the model's either.
     let undecided_from = [cut, raced_at].into_iter().flatten().min();
     results.extend(states(frame, service, replayed, undecided_from, slack));
+    if let Some(check) = healthcheck {
+        let run = super::health::Run {
+            history: frame.history,
+            spans: &frame.spans,
+            service,
+            check,
+            undecided_from,
+            cut_short: frame.cut_short.is_some(),
+        };
+        results.push(super::health::final_health(&run, replayed, slack));
+    }
     results
 }
 
@@ -692,16 +716,7 @@ fn states(
         // The daemon read the state somewhere between the call and its answer.
         let from = t.plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
         let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
-        // The model's states over [from, to]: the one it was in at `from`, and every later one.
-        let at_from = log.iter().rev().find(|(at, _)| *at <= from).map(|(_, s)| s);
-        let candidates: Vec<&Observed> = at_from
-            .into_iter()
-            .chain(
-                log.iter()
-                    .filter(|(at, _)| *at > from && *at <= to)
-                    .map(|(_, s)| s),
-            )
-            .collect();
+        let candidates = states_between(log, from, to);
         let Some(&latest) = candidates.last() else {
             continue;
         };
@@ -815,6 +830,19 @@ fn states(
         }
     }
     results
+}
+
+/// The model's states over [from, to] in `log`: the one it was in at `from`, and every later one.
+fn states_between(log: &[(Nanos, Observed)], from: Nanos, to: Nanos) -> Vec<&Observed> {
+    let at_from = log.iter().rev().find(|(at, _)| *at <= from).map(|(_, s)| s);
+    at_from
+        .into_iter()
+        .chain(
+            log.iter()
+                .filter(|(at, _)| *at > from && *at <= to)
+                .map(|(_, s)| s),
+        )
+        .collect()
 }
 
 fn model_status(model: &Observed) -> &'static str {

@@ -6,6 +6,7 @@
 
 pub(crate) mod answers;
 mod compare;
+mod health;
 mod replay;
 mod slack;
 #[cfg(test)]

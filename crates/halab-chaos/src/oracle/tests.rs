@@ -281,20 +281,17 @@ do = ["daemon-crash", { op = "wait", for = 1 }, "daemon-start", { op = "wait", f
 #[test]
 fn a_daemon_that_answers_before_its_restore_is_done_fails_its_start_time() {
     let (scenario, history) = played(DAEMON_CRASH);
-    let start_end = history
-        .entries()
-        .iter()
-        .rposition(|e| {
-            matches!(
-                &e.what,
-                Happening::Op {
-                    op: halab_model::Op::Daemon(halab_model::DaemonOp::Start),
-                    step: halab_model::OpStep::Ok { .. },
-                    ..
-                }
-            )
-        })
-        .expect("the run's daemon start ends");
+    let start_end = last_entry(&history, |what| {
+        matches!(
+            what,
+            Happening::Op {
+                op: halab_model::Op::Daemon(halab_model::DaemonOp::Start),
+                step: halab_model::OpStep::Ok { .. },
+                ..
+            }
+        )
+    })
+    .expect("the run's daemon start ends");
     let early = doctored(&history, |i, e| {
         let mut e = e.clone();
         if i == start_end {
@@ -471,14 +468,8 @@ fn an_exit_relayed_into_the_restore_is_a_race_the_history_cannot_decide() {
 
 #[test]
 fn an_oom_relayed_into_the_restore_is_not_compared() {
-    let (scenario, history) = played(
-        KILLED_WHILE_DOWN
-            .replace(
-                r#"{ op = "crash", service = "svc", signal = "KILL" }"#,
-                r#"{ op = "oom", service = "svc" }"#,
-            )
-            .as_str(),
-    );
+    let (scenario, history) =
+        played(&KILLED_WHILE_DOWN.replace(CRASH_WHILE_DOWN, r#"{ op = "oom", service = "svc" },"#));
     let relayed = before_restore_start(&history, ContainerAction::Oom);
     let results = judge(&scenario, &relayed);
     assert_eq!(
@@ -493,4 +484,106 @@ fn an_oom_relayed_into_the_restore_is_not_compared() {
         &before_restore_start(&history, ContainerAction::Oom),
     );
     assert_eq!(property(&results, "svc", "events").verdict, Verdict::Fail);
+}
+
+const UNHEALTHY: &str = r#"
+summary = "a failing health check under always"
+[services.svc]
+restart = "always"
+program = { runs = ["forever"] }
+healthcheck = { cmd = "false", interval = 1, retries = 2 }
+[[phases]]
+name = "watch"
+do = [{ op = "wait", health = "unhealthy", timeout = 30 }, { op = "wait", for = 5 }]
+"#;
+
+/// Where the last entry of `history` whose happening `is` is.
+fn last_entry(history: &History, is: impl Fn(&Happening) -> bool) -> Option<usize> {
+    history.entries().iter().rposition(|e| is(&e.what))
+}
+
+/// The history with the final inspection of `svc` reading `health`.
+fn final_read(history: &History, health: Option<&str>) -> History {
+    let last = last_entry(history, |what| {
+        matches!(
+            what,
+            Happening::Op {
+                step: halab_model::OpStep::Ok { read: Some(_) },
+                ..
+            }
+        )
+    })
+    .expect("a final inspection");
+    doctored(history, |i, e| {
+        let mut e = e.clone();
+        if i == last
+            && let Happening::Op {
+                step: halab_model::OpStep::Ok { read: Some(read) },
+                ..
+            } = &mut e.what
+        {
+            read.health = health.map(str::to_owned);
+        }
+        Some(e)
+    })
+}
+
+#[test]
+fn a_health_the_model_never_had_fails_final_health() {
+    let (scenario, history) = played(UNHEALTHY);
+    let results = judge(&scenario, &history);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(health.verdict, Verdict::Pass, "{health:?}");
+    assert_eq!(health.facts["observed"], "unhealthy");
+    assert_eq!(
+        health.facts["observed_events"],
+        serde_json::json!(["health_status: unhealthy"])
+    );
+    assert_eq!(
+        property(&results, "svc", "restart-count").verdict,
+        Verdict::Pass
+    );
+    // A daemon that restarted it for being unhealthy, or read it healthy, is not the model's.
+    for wrong in [Some("healthy"), Some("starting"), None] {
+        let results = judge(&scenario, &final_read(&history, wrong));
+        let health = property(&results, "svc", "final-health");
+        assert_eq!(health.verdict, Verdict::Fail, "{wrong:?}: {health:?}");
+    }
+}
+
+#[test]
+fn health_events_are_not_part_of_the_events_property() {
+    let (scenario, history) = played(UNHEALTHY);
+    let unhealthy = position_of(&history, "svc", 0, |a| {
+        matches!(a, ContainerAction::HealthStatus { .. })
+    });
+    let without = doctored(&history, |i, e| (i != unhealthy).then(|| e.clone()));
+    let results = judge(&scenario, &without);
+    assert_eq!(property(&results, "svc", "events").verdict, Verdict::Pass);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(
+        health.verdict,
+        Verdict::Pass,
+        "the inspection still read it"
+    );
+    assert_eq!(health.facts["observed_events"], serde_json::json!([]));
+}
+
+#[test]
+fn final_health_after_a_daemon_restart_is_unknown_never_pass() {
+    let source = UNHEALTHY.replace(
+        "{ op = \"wait\", for = 5 }]",
+        "{ op = \"wait\", for = 5 }, \"daemon-stop\", \"daemon-start\", { op = \"wait\", for = 5 }]",
+    );
+    let scenario = scenario::parse(Path::new("restarted.toml"), &source, &[]).expect("parses");
+    let report = crate::testing::play_in_sim(&scenario, &mut Silent);
+    let results = judge(&scenario, &report.history);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(health.verdict, Verdict::Unknown, "{health:?}");
+    assert_eq!(
+        property(&results, "svc", "final-status").verdict,
+        Verdict::Pass,
+        "only the health is undecided"
+    );
+    assert_eq!(report.verdict, Verdict::Unknown);
 }

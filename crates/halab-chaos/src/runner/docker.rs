@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use halab_docker::containers::{self, BindMount, ContainerSpec};
+use halab_docker::containers::{self, BindMount, ContainerSpec, HealthProbe};
 use halab_docker::image::LabImage;
 use halab_docker::observe::{Link, Observer};
 use halab_docker::{DaemonInfo, Docker, DockerError, Recorder, labels};
@@ -333,6 +333,13 @@ async fn execute(
                 (labels::SERVICE.to_owned(), service.name.clone()),
             ]
             .into(),
+            health: service.healthcheck.as_ref().map(|h| HealthProbe {
+                cmd: h.cmd.clone(),
+                interval_ms: h.interval_ms,
+                timeout_ms: h.timeout_ms,
+                start_period_ms: h.start_period_ms,
+                retries: h.retries,
+            }),
         };
         containers::create(&docker, &run_id, &spec).await?;
         containers_of.insert(service.name.clone(), container);
@@ -357,6 +364,7 @@ async fn execute(
         memory_mb: None,
         network_none: true,
         labels: [(labels::PROBE.to_owned(), "start-latency".to_owned())].into(),
+        health: None,
     };
     containers::create(&docker, &run_id, &probe_spec).await?;
     let _probe = AbortOnDrop(probe_starts(
@@ -555,6 +563,7 @@ impl DockerRuntime<'_> {
                                 status: state.status.map_or("?".to_owned(), |s| s.to_string()),
                                 exit_code: state.exit_code.unwrap_or(-1),
                                 restart_count: inspected.restart_count.unwrap_or(-1),
+                                health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
                             }),
                         }
                     }
@@ -569,6 +578,7 @@ impl DockerRuntime<'_> {
                             status: "removed".into(),
                             exit_code: -1,
                             restart_count: -1,
+                            health: None,
                         }),
                     },
                     Err(e) => failed(&e),

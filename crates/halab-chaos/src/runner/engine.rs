@@ -325,7 +325,8 @@ impl<R: Runtime> Engine<'_, R> {
                             Wait::For { ms } => now.plus_nanos(ms_to_nanos(*ms)),
                             Wait::Starts { timeout_ms, .. }
                             | Wait::Dies { timeout_ms, .. }
-                            | Wait::State { timeout_ms, .. } => {
+                            | Wait::State { timeout_ms, .. }
+                            | Wait::Health { timeout_ms, .. } => {
                                 now.plus_nanos(ms_to_nanos(*timeout_ms))
                             }
                         };
@@ -539,5 +540,8 @@ fn satisfied(op: &Op, baseline: usize, began: Nanos, now: Nanos, h: &History) ->
         Wait::Starts { service, count, .. } => (h.start_count(service) - baseline) as u64 >= *count,
         Wait::Dies { service, count, .. } => (h.die_count(service) - baseline) as u64 >= *count,
         Wait::State { service, state, .. } => h.service_state(service) == Some(*state),
+        Wait::Health {
+            service, health, ..
+        } => h.service_health(service) == Some(*health),
     }
 }

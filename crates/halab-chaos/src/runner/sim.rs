@@ -230,6 +230,7 @@ impl Runtime for SimRuntime {
                                     },
                                     exit_code: state.exit_code,
                                     restart_count: i64::from(state.restart_count),
+                                    health: state.health.map(|h| h.as_str().to_owned()),
                                 }),
                             }
                         }

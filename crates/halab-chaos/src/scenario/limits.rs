@@ -31,6 +31,16 @@ pub const TRACKS: (usize, usize) = (1, 64);
 pub const OPS_PER_TRACK: (usize, usize) = (1, 1_000);
 /// Runs a program lists (the last one repeats).
 pub const MAX_RUNS: usize = 100;
+/// A health check's `interval` and `timeout`, in seconds: Docker refuses less than a
+/// millisecond (`MinimumDuration`).
+pub const HEALTH_INTERVAL_SECS: (f64, f64) = (0.001, 3_600.0);
+pub const HEALTH_TIMEOUT_SECS: (f64, f64) = (0.001, 3_600.0);
+/// A health check's `start_period`, in seconds.
+pub const HEALTH_START_PERIOD_SECS: (f64, f64) = (0.0, 3_600.0);
+/// A health check's `retries`: the failing streak that makes a container unhealthy.
+pub const HEALTH_RETRIES: (u32, u32) = (1, 100);
+/// Bytes of a health check's command, with its parameters applied.
+pub const MAX_HEALTH_CMD_BYTES: usize = 4 * 1024;
 /// A service's memory limit, in MiB.
 pub const MEMORY_MB: (u64, u64) = (8, 65_536);
 /// Characters in a service's name: it names the container, its directory and its label.
@@ -204,6 +214,37 @@ pub fn reference_table() -> String {
                 n(STOP_TIMEOUT_SECS.1 as f64)
             ),
             "an hour",
+        ),
+        (
+            "`healthcheck`: `interval`, `timeout`",
+            format!(
+                "{} to {} s",
+                HEALTH_INTERVAL_SECS.0,
+                n(HEALTH_INTERVAL_SECS.1)
+            ),
+            "Docker refuses less than 1 ms; its default is 30 s",
+        ),
+        (
+            "`healthcheck`: `start_period`",
+            format!(
+                "{} to {} s",
+                HEALTH_START_PERIOD_SECS.0,
+                n(HEALTH_START_PERIOD_SECS.1)
+            ),
+            "an hour; Docker's default is 0",
+        ),
+        (
+            "`healthcheck`: `retries`",
+            format!("{} to {}", HEALTH_RETRIES.0, HEALTH_RETRIES.1),
+            "Docker's default is 3",
+        ),
+        (
+            "`healthcheck`: `cmd`",
+            format!(
+                "1 to {} bytes, parameters applied, on one line",
+                n(MAX_HEALTH_CMD_BYTES as f64)
+            ),
+            "run by the container's shell; `passes` tells the model its outcome unless it is `true` or `false`",
         ),
         (
             "`script`",

@@ -29,6 +29,7 @@
 
 mod error;
 pub mod generator;
+pub mod healthcheck;
 pub mod limits;
 mod ops;
 mod paths;
@@ -47,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use error::ScenarioError;
+pub use healthcheck::HealthCheck;
 pub use source::{list, locate, locate_all, suites};
 
 /// The image name that means "halab's own busybox lab image, built locally".
@@ -157,6 +159,9 @@ pub struct ServiceFile {
     pub start: bool,
     #[serde(default)]
     pub counter: CounterFile,
+    /// Docker's `HEALTHCHECK`: a command the daemon runs in the container, and when.
+    #[serde(default)]
+    pub healthcheck: Option<Spanned<healthcheck::HealthCheckFile>>,
 }
 
 /// What a service's program does.
@@ -323,6 +328,9 @@ pub struct Service {
     /// A file name, created in the service's own directory (see `paths::counter_file_problem`).
     pub counter_file: String,
     pub counter_initial: u64,
+    /// The daemon's health check of the container, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthCheck>,
 }
 
 impl Service {
@@ -336,6 +344,7 @@ impl Service {
                 on_stop_signal: self.on_stop_signal,
                 on_other_signal: SignalResponse::Ignore,
             },
+            health: self.healthcheck.as_ref().map(HealthCheck::model),
         }
     }
 

@@ -8,7 +8,9 @@
 
 use std::ops::Range;
 
-use halab_model::{ApiCall, DaemonOp, Op, RestartPolicy, ServiceOp, ServiceState, Wait};
+use halab_model::{
+    ApiCall, DaemonOp, HealthStatus, Op, RestartPolicy, ServiceOp, ServiceState, Wait,
+};
 use toml::Spanned;
 
 use super::limits;
@@ -138,6 +140,7 @@ pub(super) fn op(
         table,
         span: span.clone(),
         field,
+        services,
     };
     let service = || -> Result<String, ScenarioError> {
         match table.get("service") {
@@ -287,7 +290,7 @@ fn wait(
     service: &dyn Fn() -> Result<String, ScenarioError>,
 ) -> Result<Wait, ScenarioError> {
     let table = fields.table;
-    let kinds: Vec<&str> = ["for", "until", "starts", "dies", "state"]
+    let kinds: Vec<&str> = ["for", "until", "starts", "dies", "state", "health"]
         .into_iter()
         .filter(|k| table.contains_key(*k))
         .collect();
@@ -295,7 +298,7 @@ fn wait(
         return Err(fields.r.error_at(
             fields.span.start,
             fields.field,
-            "a wait says what it waits for, once: `for = SECONDS`, `until = SECONDS`, `starts = N`, `dies = N` or `state = \"running\"`".into(),
+            "a wait says what it waits for, once: `for = SECONDS`, `until = SECONDS`, `starts = N`, `dies = N`, `state = \"running\"` or `health = \"unhealthy\"`".into(),
         ));
     };
     let ms = |secs: f64| (secs * 1000.0).round() as u64;
@@ -331,6 +334,47 @@ fn wait(
                     count,
                     timeout_ms,
                 }
+            }
+        }
+        "health" => {
+            fields.only(&["op", "health", "service", "timeout"])?;
+            let path = format!("{}.health", fields.field);
+            let health = match table.get("health") {
+                Some(toml::Value::String(s)) => match HealthStatus::parse(s) {
+                    // `starting` is set by each start without an event: there is nothing to
+                    // wait for.
+                    Some(health @ (HealthStatus::Healthy | HealthStatus::Unhealthy)) => health,
+                    _ => {
+                        return Err(fields.r.error_at(
+                            fields.span.start,
+                            &path,
+                            format!(
+                                "`{}` is not a health to wait for: healthy or unhealthy (the `health_status` events)",
+                                text::one_line(s)
+                            ),
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(fields.r.error_at(
+                        fields.span.start,
+                        &path,
+                        "a health is a string: healthy or unhealthy".into(),
+                    ));
+                }
+            };
+            let service = service()?;
+            if !fields.health_checked(&service) {
+                return Err(fields.r.error_at(
+                    fields.span.start,
+                    &path,
+                    format!("{service} has no `healthcheck`: its health never changes"),
+                ));
+            }
+            Wait::Health {
+                service,
+                health,
+                timeout_ms: timeout()?,
             }
         }
         _ => {
@@ -375,11 +419,19 @@ struct Fields<'r, 'a> {
     table: &'r toml::Table,
     span: Range<usize>,
     field: &'r str,
+    services: &'r [Service],
 }
 
 impl Fields<'_, '_> {
     fn only(&self, allowed: &[&str]) -> Result<(), ScenarioError> {
         only_keys(self.r, self.table, allowed, self.span.start, self.field)
+    }
+
+    /// Whether `service` has a health check.
+    fn health_checked(&self, service: &str) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.name == service && s.healthcheck.is_some())
     }
 
     fn path(&self, key: &str) -> String {

@@ -109,6 +109,18 @@ fn service(service: &Service) -> String {
     if !service.start {
         s.push_str("start = false\n");
     }
+    if let Some(h) = &service.healthcheck {
+        let _ = writeln!(
+            s,
+            "healthcheck = {{ cmd = {}, passes = {}, interval = {}, timeout = {}, start_period = {}, retries = {} }}",
+            quoted(&h.cmd),
+            h.passes,
+            secs(h.interval_ms),
+            secs(h.timeout_ms),
+            secs(h.start_period_ms),
+            h.retries
+        );
+    }
     let custom_counter = service.counter_dir != DEFAULT_COUNTER_DIR
         || service.counter_file != DEFAULT_COUNTER_FILE
         || service.counter_initial != 0;
@@ -230,6 +242,16 @@ pub fn step(op: &Op) -> String {
                 "{{ op = \"wait\", service = {}, state = {}, timeout = {} }}",
                 quoted(service),
                 quoted(state.name()),
+                secs(*timeout_ms)
+            ),
+            Wait::Health {
+                service,
+                health,
+                timeout_ms,
+            } => format!(
+                "{{ op = \"wait\", service = {}, health = {}, timeout = {} }}",
+                quoted(service),
+                quoted(health.as_str()),
                 secs(*timeout_ms)
             ),
         },

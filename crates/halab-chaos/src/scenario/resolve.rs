@@ -268,6 +268,11 @@ impl<'a> Resolver<'a> {
             .as_ref()
             .map(|m| self.int_in(m.into(), &field("memory_mb"), lo, hi, " MiB"))
             .transpose()?;
+        let healthcheck = s
+            .healthcheck
+            .as_ref()
+            .map(|h| super::healthcheck::resolve(self, h.get_ref(), &field("healthcheck")))
+            .transpose()?;
         Ok(Service {
             name,
             image: image.clone(),
@@ -281,6 +286,7 @@ impl<'a> Resolver<'a> {
             counter_dir: counter.dir.get_ref().clone(),
             counter_file: counter.file.get_ref().clone(),
             counter_initial,
+            healthcheck,
         })
     }
 

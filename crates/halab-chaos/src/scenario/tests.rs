@@ -495,3 +495,178 @@ fn a_scenario_is_named_by_its_file() {
     assert!(error.contains("named by its file"), "{error}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ----- health checks -------------------------------------------------------------------------
+
+/// The seed with `healthcheck` added to its service.
+fn seed_with_healthcheck(healthcheck: &str) -> String {
+    seed_with(
+        "restart = \"always\"\n",
+        &format!("restart = \"always\"\nhealthcheck = {healthcheck}\n"),
+    )
+}
+
+#[test]
+fn a_health_check_takes_dockers_defaults_and_tells_the_model_its_outcome() {
+    let s = parse(
+        Path::new("x.toml"),
+        &seed_with_healthcheck("{ cmd = \"false\" }"),
+        &[],
+    )
+    .unwrap();
+    let check = s.services[0].healthcheck.clone().unwrap();
+    assert_eq!(
+        check,
+        HealthCheck {
+            cmd: "false".into(),
+            passes: false,
+            interval_ms: 30_000,
+            timeout_ms: 30_000,
+            start_period_ms: 0,
+            retries: 3,
+        }
+    );
+    assert_eq!(s.services[0].spec().health, Some(check.model()));
+    // As a table of its own, with a command the model is told about, every field given.
+    let text = format!(
+        "{SEED}\n[services.critical.healthcheck]\ncmd = \"test -e /tmp/ready\"\npasses = true\ninterval = 0.5\ntimeout = \"{{{{sleep}}}}\"\nstart_period = 5\nretries = 2\n"
+    );
+    let s = parse(Path::new("x.toml"), &text, &[]).unwrap();
+    assert_eq!(
+        s.services[0].healthcheck,
+        Some(HealthCheck {
+            cmd: "test -e /tmp/ready".into(),
+            passes: true,
+            interval_ms: 500,
+            timeout_ms: 10_000,
+            start_period_ms: 5_000,
+            retries: 2,
+        })
+    );
+    let without = parse_seed(&[]).unwrap();
+    assert_eq!(without.services[0].healthcheck, None);
+    assert_eq!(without.services[0].spec().health, None);
+}
+
+#[test]
+fn a_health_check_s_mistakes_are_located_and_named() {
+    let field = "services.critical.healthcheck";
+    for (healthcheck, marker, key, says) in [
+        (
+            "{ cmd = \"false\", interval = 0.0001 }",
+            "interval = 0.0001",
+            "interval",
+            "0.0001 s is out of range: from 0.001 to 3600 s",
+        ),
+        (
+            "{ cmd = \"false\", timeout = 1e9 }",
+            "timeout = 1e9",
+            "timeout",
+            "is not from 0 to 86400 s",
+        ),
+        (
+            "{ cmd = \"false\", start_period = -1 }",
+            "start_period = -1",
+            "start_period",
+            "is not from 0 to 86400 s",
+        ),
+        (
+            "{ cmd = \"false\", retries = 0 }",
+            "retries = 0",
+            "retries",
+            "0 is out of range: from 1 to 100",
+        ),
+        (
+            "{ cmd = \"false\", retries = 2.5 }",
+            "retries = 2.5",
+            "retries",
+            "invalid digit",
+        ),
+        (
+            "{ cmd = \"wget -q localhost\" }",
+            "wget",
+            "passes",
+            "say whether it passes",
+        ),
+        (
+            "{ cmd = \"true\", passes = false }",
+            "passes = false",
+            "passes",
+            "`true` passes whatever `passes` says",
+        ),
+        (
+            "{ cmd = \"  \" }",
+            "cmd = \"  \"",
+            "cmd",
+            "the command is empty",
+        ),
+        (
+            "{ cmd = \"false\\u0007\" }",
+            "cmd = \"false",
+            "cmd",
+            "contains control characters",
+        ),
+        (
+            "{ cmd = \"{{nap}}\" }",
+            "{{nap}}",
+            "cmd",
+            "names no parameter",
+        ),
+    ] {
+        let bad = seed_with_healthcheck(healthcheck);
+        refused_at(&bad, marker, &format!("{field}.{key}"), says);
+    }
+    let long = format!("{{ cmd = \"{}\", passes = true }}", "x".repeat(5_000));
+    refused_at(
+        &seed_with_healthcheck(&long),
+        "xxxx",
+        &format!("{field}.cmd"),
+        "at most 4096",
+    );
+    // Keys are Docker's; a misspelt one is refused by name.
+    let err = error_of(&seed_with_healthcheck("{ cmd = \"false\", retry = 2 }"));
+    assert!(err.contains("unknown field `retry`"), "{err}");
+    assert!(err.contains("retries"), "{err}");
+    let err = error_of(&seed_with_healthcheck("{ interval = 1 }"));
+    assert!(err.contains("missing field `cmd`"), "{err}");
+}
+
+#[test]
+fn a_wait_for_a_health_needs_a_health_check_and_a_status_with_an_event() {
+    let wait = "do = [\"daemon-stop\",";
+    let healthy = seed_with_healthcheck("{ cmd = \"true\", interval = 1 }").replacen(
+        wait,
+        "do = [{ op = \"wait\", health = \"healthy\", timeout = 5 }, \"daemon-stop\",",
+        1,
+    );
+    let s = parse(Path::new("x.toml"), &healthy, &[]).unwrap();
+    assert_eq!(
+        s.phases[1].tracks[0].ops[0],
+        Op::Wait(Wait::Health {
+            service: "critical".into(),
+            health: halab_model::HealthStatus::Healthy,
+            timeout_ms: 5_000,
+        })
+    );
+    let unchecked = seed_with(
+        wait,
+        "do = [{ op = \"wait\", health = \"unhealthy\" }, \"daemon-stop\",",
+    );
+    refused_at(
+        &unchecked,
+        "health = \"unhealthy\"",
+        "phases[1].do[0].health",
+        "critical has no `healthcheck`",
+    );
+    let starting = seed_with_healthcheck("{ cmd = \"true\" }").replacen(
+        wait,
+        "do = [{ op = \"wait\", health = \"starting\" }, \"daemon-stop\",",
+        1,
+    );
+    refused_at(
+        &starting,
+        "health = \"starting\"",
+        "phases[1].do[0].health",
+        "not a health to wait for: healthy or unhealthy",
+    );
+}

@@ -1,0 +1,179 @@
+//! `final-health`: the health the run's last inspection of a service read (`State.Health.Status`)
+//! is one the model's account of the run had shortly before.
+//!
+//! The model's probe answers at once; a daemon's is an `exec` in the container, and the next
+//! probe's interval begins only when it has ended (`monitor` resets its timer at the top of
+//! each loop), so a daemon's probes fall behind the model's a little more with each one. An
+//! `exec` is no cheaper for the daemon than the `containerStart` the run's slack measures
+//! (both go through containerd and runc), so a change the model makes at its n-th probe since
+//! the service's last start, the daemon may make up to (n + 1) × the slack later — never
+//! earlier. What inspect reads at `t` is a health the model was in before the answer and did
+//! not leave more than that lag before `t`. Once the model's health has settled, later probes
+//! add no lag: a daemon that read `starting` long after the model's `unhealthy` fails.
+//!
+//! Health events are not part of the `events` property — no restart follows them, and a
+//! probe's timing against the harness's own operations is the daemon's scheduling, not its
+//! restart behaviour — but the sequences both sides logged are kept as facts.
+
+use halab_model::{
+    ContainerAction, DaemonOp, HealthStatus, History, Nanos, Observed, Op, OpSpan, OpStep,
+    ServiceOp,
+};
+
+use super::replay::Replayed;
+use super::slack::Slack;
+use crate::checks::{CheckResult, Verdict};
+use crate::scenario::HealthCheck;
+
+const NAME: &str = "final-health";
+
+/// What the comparison needs of the run.
+pub(super) struct Run<'a> {
+    pub(super) history: &'a History,
+    pub(super) spans: &'a [OpSpan<'a>],
+    pub(super) service: &'a str,
+    pub(super) check: &'a HealthCheck,
+    /// From here on the service's history cannot decide (the daemon lost, an operation's
+    /// outcome unknown, a race); `None` when it always can.
+    pub(super) undecided_from: Option<Nanos>,
+    /// The history ends before the run did.
+    pub(super) cut_short: bool,
+}
+
+/// The property for one service with a health check.
+pub(super) fn final_health(run: &Run<'_>, replayed: &Replayed, slack: &Slack) -> CheckResult {
+    let service = run.service;
+    let unknown = |why: String| CheckResult::new(NAME, service, Verdict::Unknown, why);
+    let last_inspection = run
+        .spans
+        .iter()
+        .filter(|s| {
+            matches!(s.op, Op::Service { service: s2, op: ServiceOp::Inspect } if s2 == service)
+        })
+        .filter_map(|s| match s.ended {
+            Some((answered, OpStep::Ok { read: Some(read) })) => Some((s, answered, read)),
+            _ => None,
+        })
+        .next_back();
+    let Some((span, answered, read)) = last_inspection.filter(|_| !run.cut_short) else {
+        return unknown(
+            "the history holds no final inspection of the service: its final health is unknown"
+                .into(),
+        );
+    };
+    let t = span.invoked;
+    let events = |history_events: Vec<String>, predicted: Vec<String>, r: CheckResult| {
+        r.fact("observed_events", history_events)
+            .fact("predicted_events", predicted)
+    };
+    let observed_events = health_events(
+        run.history
+            .container_actions(service)
+            .filter(|(at, _)| *at <= t)
+            .map(|(_, a)| a),
+    );
+    let predicted_events = health_events(
+        replayed
+            .events
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.at <= t)
+            .map(|p| &p.action),
+    );
+    // The lab's own first start is a daemon operation too: only a stop, crash or power loss
+    // leaves a daemon to restart.
+    if run
+        .spans
+        .iter()
+        .any(|s| s.invoked <= t && s.daemon_op().is_some_and(DaemonOp::ends_daemon))
+    {
+        return events(
+            observed_events,
+            predicted_events,
+            unknown(
+                "the daemon was stopped or crashed before the inspection: the model's health \
+                 across a daemon restart is read from moby's source (20.10's `restore` restarts \
+                 no monitor of a container it keeps running), not yet shown on a lab"
+                    .into(),
+            ),
+        );
+    }
+    if run.undecided_from.is_some_and(|from| from <= t) {
+        return events(
+            observed_events,
+            predicted_events,
+            unknown(
+                "the history cannot decide the service's state before the inspection (the daemon lost, an operation's outcome unknown, or a race)".into(),
+            ),
+        );
+    }
+    let log: &[(Nanos, Observed)] = replayed.states.get(service).map_or(&[], Vec::as_slice);
+    let interval_ms = run.check.interval_ms;
+    // How late the daemon may make a change the model makes at `at`.
+    let lag_ns = |at: Nanos| {
+        probes_before(log, at, interval_ms)
+            .saturating_add(1)
+            .saturating_mul(slack.late_ms)
+            .saturating_mul(1_000_000)
+    };
+    // Never earlier than the model (less clock granularity): nothing after the answer.
+    let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
+    let mut candidates: Vec<&'static str> = Vec::new();
+    for (i, (at, model)) in log.iter().enumerate() {
+        if *at > to {
+            break;
+        }
+        // The model left this state at the next entry; the daemon may leave it that much later.
+        let left = log
+            .get(i + 1)
+            .map(|(next, _)| next.plus_nanos(lag_ns(*next)));
+        if left.is_none_or(|left| left >= t) {
+            candidates.push(shown(if model.removed { None } else { model.health }));
+        }
+    }
+    candidates.dedup();
+    let read_health = read.health.as_deref().unwrap_or("none");
+    let same = candidates.contains(&read_health);
+    let predicted = candidates.join(" or ");
+    let detail = if same {
+        format!("{read_health}, as the model predicts")
+    } else {
+        format!("{read_health}; the model predicts {predicted}")
+    };
+    events(
+        observed_events,
+        predicted_events,
+        CheckResult::passes(NAME, service, same, detail)
+            .fact("observed", read_health)
+            .fact("predicted", &predicted)
+            .fact("late_per_probe_ms", slack.late_ms)
+            .fact("probes", probes_before(log, t, interval_ms)),
+    )
+}
+
+/// How inspect spells a health (`none`: no `State.Health`, or no container: a removed one
+/// answers 404).
+fn shown(health: Option<HealthStatus>) -> &'static str {
+    health.map_or("none", HealthStatus::as_str)
+}
+
+/// The `health_status` events among `actions`, spelled as the stream spells them.
+fn health_events<'a>(actions: impl Iterator<Item = &'a ContainerAction>) -> Vec<String> {
+    actions
+        .filter(|a| matches!(a, ContainerAction::HealthStatus { .. }))
+        .map(ContainerAction::short)
+        .collect()
+}
+
+/// How many probes the model's monitor ran from the service's last start before `t`: one an
+/// interval after the start, then one every interval.
+fn probes_before(log: &[(Nanos, Observed)], t: Nanos, interval_ms: u64) -> i64 {
+    let started = log
+        .iter()
+        .rev()
+        .find(|(at, _)| *at <= t)
+        .and_then(|(_, m)| m.started_at);
+    let interval_ms = i64::try_from(interval_ms.max(1)).unwrap_or(i64::MAX);
+    started.map_or(0, |s| t.millis_since(s).max(0) / interval_ms)
+}
