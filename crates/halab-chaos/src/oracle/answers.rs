@@ -94,7 +94,14 @@ pub(super) fn answers(
         .filter_map(|e| match &e.what {
             Happening::Container {
                 service: s, action, ..
-            } if s == service && !matches!(action, ContainerAction::Create) => Some(e.at),
+            } if s == service
+                && !matches!(
+                    action,
+                    ContainerAction::Create | ContainerAction::HealthStatus { .. }
+                ) =>
+            {
+                Some(e.at)
+            }
             _ => None,
         })
         .collect();

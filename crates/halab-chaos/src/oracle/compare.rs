@@ -330,7 +330,7 @@ fn restores_after(
                 }
                 (down, acted_while_down) = (false, false);
             }
-            Op::Daemon(_) => down = true,
+            Op::Daemon(op) if op.ends_daemon() => down = true,
             Op::Service { op, .. } if down && acted(op) => acted_while_down = true,
             _ => {}
         }
@@ -527,9 +527,15 @@ fn events(
     // once `restore` has deleted it (`DeleteTask`, libcontainerd/remote/client.go, 20.10) — and
     // asks a restart manager that `restore` may cancel: whether and when the container starts
     // again is that interleaving's (a lab has shown it left exited after `die(255)`). The model
-    // follows `restore` alone; a `die` in a restore of a container the harness acted on while
-    // the daemon was down is the history saying it raced.
-    let restores = restores_after(actions, &frame.restarting, |_| true);
+    // follows `restore` alone; a `die` in a restore of a container whose process the harness
+    // ended while the daemon was down is the history saying it raced.
+    let ends_the_process = |op: &ServiceOp| {
+        matches!(
+            op,
+            ServiceOp::Signal { .. } | ServiceOp::Exit { .. } | ServiceOp::Oom
+        )
+    };
+    let restores = restores_after(actions, &frame.restarting, ends_the_process);
     let raced_restore = o.get(i).is_some_and(|e| {
         matches!(e.action, ContainerAction::Die { .. })
             && restores

@@ -108,14 +108,31 @@ pub(super) fn final_health(run: &Run<'_>, replayed: &Replayed, slack: &Slack) ->
             ),
         );
     }
-    let log: &[(Nanos, Observed)] = replayed.states.get(service).map_or(&[], Vec::as_slice);
     let interval_ms = run.check.interval_ms;
-    // How late the daemon may make a change the model makes at `at`.
-    let lag_ns = |at: Nanos| {
-        probes_before(log, at, interval_ms)
-            .saturating_add(1)
-            .saturating_mul(slack.late_ms)
-            .saturating_mul(1_000_000)
+    if let Some(k) = straddled_probe(run.check, slack.late_ms) {
+        return events(
+            observed_events,
+            predicted_events,
+            unknown(format!(
+                "probe {k} comes before the start period ends in the model but may come after it                  on the daemon, whose probes fall behind by up to the slack each: the daemon may                  count one failure more than the model, so the history cannot decide"
+            )),
+        );
+    }
+    let log: &[(Nanos, Observed)] = replayed.states.get(service).map_or(&[], Vec::as_slice);
+    // How late the daemon may make the model's change from `from` to `to`, at `at`: a probe's
+    // change (only the health differs) up to one slack per probe since the start; any other
+    // change — an exit, a stop, a pause — one slack, however many probes came before it.
+    let lag_ns = |at: Nanos, from: &Observed, to: &Observed| {
+        let probe_made = Observed {
+            health: from.health,
+            ..*to
+        } == *from;
+        let lags = if probe_made {
+            probes_before(log, at, interval_ms).saturating_add(1)
+        } else {
+            1
+        };
+        lags.saturating_mul(slack.late_ms).saturating_mul(1_000_000)
     };
     // Never earlier than the model (less clock granularity): nothing after the answer.
     let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
@@ -127,7 +144,7 @@ pub(super) fn final_health(run: &Run<'_>, replayed: &Replayed, slack: &Slack) ->
         // The model left this state at the next entry; the daemon may leave it that much later.
         let left = log
             .get(i + 1)
-            .map(|(next, _)| next.plus_nanos(lag_ns(*next)));
+            .map(|(next, then)| next.plus_nanos(lag_ns(*next, model, then)));
         if left.is_none_or(|left| left >= t) {
             candidates.push(shown(if model.removed { None } else { model.health }));
         }
@@ -166,6 +183,17 @@ fn health_events<'a>(actions: impl Iterator<Item = &'a ContainerAction>) -> Vec<
         .collect()
 }
 
+/// The first probe that falls inside the start period in the model (`k × interval` before it
+/// ends) but may fall outside it on the daemon, whose k-th probe may come up to `k × late_ms`
+/// later; such a probe counts on the daemon and not in the model (`handleProbeResult` skips a
+/// failure while `timeSinceStart < startPeriod`).
+fn straddled_probe(check: &HealthCheck, late_ms: i64) -> Option<u64> {
+    let (period, interval) = (check.start_period_ms, check.interval_ms.max(1));
+    let late = u64::try_from(late_ms.max(0)).unwrap_or(u64::MAX);
+    (1..=period.saturating_sub(1) / interval)
+        .find(|&k| k.saturating_mul(interval.saturating_add(late)) >= period)
+}
+
 /// How many probes the model's monitor ran from the service's last start before `t`: one an
 /// interval after the start, then one every interval.
 fn probes_before(log: &[(Nanos, Observed)], t: Nanos, interval_ms: u64) -> i64 {
@@ -176,4 +204,32 @@ fn probes_before(log: &[(Nanos, Observed)], t: Nanos, interval_ms: u64) -> i64 {
         .and_then(|(_, m)| m.started_at);
     let interval_ms = i64::try_from(interval_ms.max(1)).unwrap_or(i64::MAX);
     started.map_or(0, |s| t.millis_since(s).max(0) / interval_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(interval_ms: u64, start_period_ms: u64) -> HealthCheck {
+        HealthCheck {
+            cmd: "false".into(),
+            passes: false,
+            interval_ms,
+            timeout_ms: 30_000,
+            start_period_ms,
+            retries: 2,
+        }
+    }
+
+    #[test]
+    fn a_probe_straddles_the_start_period_only_when_the_lag_can_carry_it_out() {
+        // The model's probes at 1 s and 2 s fall inside 2.05 s; the daemon's second may come
+        // 2 × 100 ms later, at 2.2 s, outside it.
+        assert_eq!(straddled_probe(&check(1_000, 2_050), 100), Some(2));
+        // A period that ends on a probe: the model's probe at 2 s is already outside it.
+        assert_eq!(straddled_probe(&check(1_000, 2_000), 100), None);
+        // Far enough from the next probe for the lag not to reach it.
+        assert_eq!(straddled_probe(&check(1_000, 2_500), 100), None);
+        assert_eq!(straddled_probe(&check(1_000, 0), 100), None);
+    }
 }

@@ -587,3 +587,35 @@ fn final_health_after_a_daemon_restart_is_unknown_never_pass() {
     );
     assert_eq!(report.verdict, Verdict::Unknown);
 }
+
+#[test]
+fn a_stop_after_many_probes_is_not_given_a_probe_s_lag() {
+    // Sixty passing probes, then `docker stop`: the stop ends the monitor at once (moby's
+    // `stopHealthchecks`), and the model's health leaves `healthy` with it. A daemon that still
+    // reads `healthy` well after the stop is not given sixty probes' worth of slack.
+    let source = UNHEALTHY
+        .replace("cmd = \"false\"", "cmd = \"true\"")
+        .replace(
+            "do = [{ op = \"wait\", health = \"unhealthy\", timeout = 30 }, { op = \"wait\", for = 5 }]",
+            "do = [{ op = \"wait\", for = 60 }, \"docker-stop\", { op = \"wait\", for = 1 }]",
+        );
+    let (scenario, history) = played(&source);
+    let results = judge(&scenario, &history);
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(health.verdict, Verdict::Pass, "{health:?}");
+    let results = judge(&scenario, &final_read(&history, Some("healthy")));
+    let health = property(&results, "svc", "final-health");
+    assert_eq!(health.verdict, Verdict::Fail, "{health:?}");
+}
+
+#[test]
+fn a_start_period_a_probe_may_straddle_is_unknown_never_pass() {
+    // The model's probe at 2 s falls inside 2.01 s; the daemon's may come a slack per probe
+    // later (the simulator's is 20 ms), outside it.
+    let source = UNHEALTHY.replace("retries = 2 }", "retries = 2, start_period = 2.01 }");
+    let scenario = scenario::parse(Path::new("straddled.toml"), &source, &[]).expect("parses");
+    let report = crate::testing::play_in_sim(&scenario, &mut Silent);
+    let health = property(&judge(&scenario, &report.history), "svc", "final-health").clone();
+    assert_eq!(health.verdict, Verdict::Unknown, "{health:?}");
+    assert!(health.detail.contains("start period"), "{health:?}");
+}
