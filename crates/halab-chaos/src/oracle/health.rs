@@ -9,7 +9,9 @@
 //! the service's last start, the daemon may make up to (n + 1) × the slack later — never
 //! earlier. What inspect reads at `t` is a health the model was in before the answer and did
 //! not leave more than that lag before `t`. Once the model's health has settled, later probes
-//! add no lag: a daemon that read `starting` long after the model's `unhealthy` fails.
+//! add no lag: a daemon that read `starting` long after the model's `unhealthy` fails. Only
+//! where that lag can carry a probe past the end of `start_period`, so that it counts on the
+//! daemon and not in the model, can the daemon be a probe ahead: the history cannot decide.
 //!
 //! Health events are not part of the `events` property — no restart follows them, and a
 //! probe's timing against the harness's own operations is the daemon's scheduling, not its

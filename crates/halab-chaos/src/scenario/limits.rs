@@ -31,10 +31,15 @@ pub const TRACKS: (usize, usize) = (1, 64);
 pub const OPS_PER_TRACK: (usize, usize) = (1, 1_000);
 /// Runs a program lists (the last one repeats).
 pub const MAX_RUNS: usize = 100;
-/// A health check's `interval` and `timeout`, in seconds: Docker refuses less than a
-/// millisecond (`MinimumDuration`).
-pub const HEALTH_INTERVAL_SECS: (f64, f64) = (0.001, 3_600.0);
-pub const HEALTH_TIMEOUT_SECS: (f64, f64) = (0.001, 3_600.0);
+/// A health check's `interval`, in seconds. Docker takes down to a millisecond
+/// (`MinimumDuration`), but every probe is an `exec` the daemon logs as events, and faster than
+/// ten a second they would crowd out of the daemon's event log the events a run reads back
+/// after a daemon restart.
+pub const HEALTH_INTERVAL_SECS: (f64, f64) = (0.1, 3_600.0);
+/// A health check's `timeout`, in seconds. The model's probes answer at once; a probe on a
+/// loaded daemon takes tens of milliseconds and more, so a shorter timeout would fail on the
+/// daemon a probe the model passes.
+pub const HEALTH_TIMEOUT_SECS: (f64, f64) = (1.0, 3_600.0);
 /// A health check's `start_period`, in seconds.
 pub const HEALTH_START_PERIOD_SECS: (f64, f64) = (0.0, 3_600.0);
 /// A health check's `retries`: the failing streak that makes a container unhealthy.
@@ -216,13 +221,22 @@ pub fn reference_table() -> String {
             "an hour",
         ),
         (
-            "`healthcheck`: `interval`, `timeout`",
+            "`healthcheck`: `interval`",
             format!(
                 "{} to {} s",
                 HEALTH_INTERVAL_SECS.0,
                 n(HEALTH_INTERVAL_SECS.1)
             ),
-            "Docker refuses less than 1 ms; its default is 30 s",
+            "each probe is an `exec` the daemon logs; Docker's default is 30 s",
+        ),
+        (
+            "`healthcheck`: `timeout`",
+            format!(
+                "{} to {} s",
+                HEALTH_TIMEOUT_SECS.0,
+                n(HEALTH_TIMEOUT_SECS.1)
+            ),
+            "the model's probes answer at once; Docker's default is 30 s",
         ),
         (
             "`healthcheck`: `start_period`",

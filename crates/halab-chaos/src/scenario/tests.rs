@@ -553,10 +553,10 @@ fn a_health_check_s_mistakes_are_located_and_named() {
     let field = "services.critical.healthcheck";
     for (healthcheck, marker, key, says) in [
         (
-            "{ cmd = \"false\", interval = 0.0001 }",
-            "interval = 0.0001",
+            "{ cmd = \"false\", interval = 0.01 }",
+            "interval = 0.01",
             "interval",
-            "0.0001 s is out of range: from 0.001 to 3600 s",
+            "0.01 s is out of range: from 0.1 to 3600 s",
         ),
         (
             "{ cmd = \"false\", timeout = 1e9 }",
