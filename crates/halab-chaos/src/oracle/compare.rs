@@ -353,7 +353,7 @@ fn without_relayed_ooms(
     restarting: &[Window],
     slack: &Slack,
 ) -> Vec<Seen> {
-    let late = slack.late_ms.saturating_mul(1_000_000);
+    let late = slack.late_ns();
     let reach = |(from, to): Window, at: Nanos| from <= at && at.0 <= to.0.saturating_add(late);
     let killed_while_down: Vec<Window> =
         restores_after(actions, restarting, |op| *op == ServiceOp::Oom)
@@ -492,7 +492,7 @@ fn events(
         let (a, b) = (o[k].at.min(p[k].at), o[k].at.max(p[k].at));
         b.millis_since(a) > EARLY_MS && actions.iter().any(|x| x.at > a && x.at < b)
     });
-    let late = slack.late_ms.saturating_mul(1_000_000);
+    let late = slack.late_ns();
     let stopping = |e: &Seen| {
         matches!(
             e.action,
@@ -544,9 +544,7 @@ fn events(
     });
     let raced = raced_before || raced_exit || raced_thaw || raced_restore;
     // The run ended before the daemon could do what the model predicts it does at the end.
-    let tail_from = frame
-        .end
-        .plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
+    let tail_from = frame.end.plus_nanos(-slack.late_ns());
     let only_late_tail = o.len() == i && p[i..].iter().all(|e| e.at >= tail_from);
     let (verdict, why) = if raced_restore {
         (
@@ -578,7 +576,7 @@ fn events(
     )
     .with_evidence(evidence);
     // The race began up to the slack before the events that differ.
-    let undecided_from = at.plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
+    let undecided_from = at.plus_nanos(-slack.late_ns());
     (result, raced.then_some(undecided_from))
 }
 
@@ -720,8 +718,8 @@ fn states(
         };
         let t = span.invoked;
         // The daemon read the state somewhere between the call and its answer.
-        let from = t.plus_nanos(-slack.late_ms.saturating_mul(1_000_000));
-        let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
+        let from = t.plus_nanos(-slack.late_ns());
+        let to = answered.plus_nanos(slack.early_ns());
         let candidates = states_between(log, from, to);
         let Some(&latest) = candidates.last() else {
             continue;

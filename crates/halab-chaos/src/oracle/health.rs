@@ -134,10 +134,10 @@ pub(super) fn final_health(run: &Run<'_>, replayed: &Replayed, slack: &Slack) ->
         } else {
             1
         };
-        lags.saturating_mul(slack.late_ms).saturating_mul(1_000_000)
+        lags.saturating_mul(slack.late_ns())
     };
     // Never earlier than the model (less clock granularity): nothing after the answer.
-    let to = answered.plus_nanos(slack.early_ms.saturating_mul(1_000_000));
+    let to = answered.plus_nanos(slack.early_ns());
     let mut candidates: Vec<&'static str> = Vec::new();
     for (i, (at, model)) in log.iter().enumerate() {
         if *at > to {

@@ -60,6 +60,16 @@ impl Slack {
             .copied()
             .unwrap_or(0)
     }
+
+    /// [`Slack::late_ms`] in nanoseconds, the unit of a history's times.
+    pub fn late_ns(&self) -> i64 {
+        self.late_ms.saturating_mul(1_000_000)
+    }
+
+    /// [`Slack::early_ms`] in nanoseconds.
+    pub fn early_ns(&self) -> i64 {
+        self.early_ms.saturating_mul(1_000_000)
+    }
 }
 
 impl Slack {
