@@ -3,7 +3,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use bollard::{API_DEFAULT_VERSION, Docker};
+use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use serde::Serialize;
 
 use crate::DockerError;
@@ -40,31 +40,14 @@ pub async fn connect(host: &str) -> Result<(Docker, DaemonInfo), DockerError> {
         host: host.to_owned(),
         reason,
     };
-    let docker = match host.strip_prefix("unix://") {
-        // A socket that cannot be used is refused here, saying why: the HTTP client would only
-        // say "client error (Connect)".
-        Some(path) => {
-            if let Some(reason) = unix_socket_problem(Path::new(path)) {
-                return Err(unreachable(reason));
-            }
-            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
-                .map_err(|e| unreachable(e.to_string()))?
-        }
-        None if host.starts_with("tcp://") || host.starts_with("http://") => {
-            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION).map_err(
-                |e| DockerError::BadHost {
-                    host: host.to_owned(),
-                    reason: e.to_string(),
-                },
-            )?
-        }
-        None => {
-            return Err(DockerError::BadHost {
-                host: host.to_owned(),
-                reason: "expected unix:///path/to/docker.sock or tcp://host:port".into(),
-            });
-        }
-    };
+    // A socket that cannot be used is refused here, saying why: the HTTP client would only say
+    // "client error (Connect)".
+    if let Some(path) = host.strip_prefix("unix://")
+        && let Some(reason) = unix_socket_problem(Path::new(path))
+    {
+        return Err(unreachable(reason));
+    }
+    let docker = client(host, API_DEFAULT_VERSION)?;
     let unreachable = |e: bollard::errors::Error| unreachable(e.to_string());
     let docker = docker.negotiate_version().await.map_err(unreachable)?;
     let version = docker.version().await.map_err(unreachable)?;
@@ -75,6 +58,41 @@ pub async fn connect(host: &str) -> Result<(Docker, DaemonInfo), DockerError> {
     };
     tracing::debug!(?info, "connected");
     Ok((docker, info))
+}
+
+/// A client of the daemon at `host` that shares no connection with `docker`, speaking the API
+/// version `docker` agreed on. Connects to nothing yet.
+///
+/// Why: a client keeps the connections it opened, and a daemon that was stopped or killed
+/// leaves them in its pool. The next request sent on one is reset — read by no daemon, yet it
+/// looks like a call cut off mid-way, whose outcome nobody knows. A caller that has just taken
+/// a daemon down, or started one, goes on with a fresh client: its calls reach the daemon that
+/// is there, or are refused at connect.
+pub fn fresh_client(docker: &Docker, host: &str) -> Result<Docker, DockerError> {
+    client(host, &docker.client_version())
+}
+
+/// A client of `host`, speaking API `version`.
+fn client(host: &str, version: &ClientVersion) -> Result<Docker, DockerError> {
+    let bad_host = |reason: String| DockerError::BadHost {
+        host: host.to_owned(),
+        reason,
+    };
+    match host.strip_prefix("unix://") {
+        Some(path) => Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version).map_err(|e| {
+            DockerError::Unreachable {
+                host: host.to_owned(),
+                reason: e.to_string(),
+            }
+        }),
+        None if host.starts_with("tcp://") || host.starts_with("http://") => {
+            Docker::connect_with_http(host, REQUEST_TIMEOUT_SECS, version)
+                .map_err(|e| bad_host(e.to_string()))
+        }
+        None => Err(bad_host(
+            "expected unix:///path/to/docker.sock or tcp://host:port".into(),
+        )),
+    }
 }
 
 /// Why the daemon's unix socket at `path` cannot be used by this process, if it cannot: tried

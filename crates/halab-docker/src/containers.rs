@@ -275,13 +275,21 @@ pub async fn start(docker: &Docker, name: &str) -> Result<(), DockerError> {
 /// Sends `signal` to the container's main process from the host, outside Docker's API: the
 /// daemon only learns that the process died, as it would of a crash. The container must run on
 /// this host (its `State.Pid` is a host pid: true of the machine's daemon and of lab daemons).
+///
+/// `docker` is `None` when there is no daemon to ask (its socket is gone).
 pub async fn signal_from_host(
-    docker: &Docker,
+    docker: Option<&Docker>,
     name: &str,
     signal: i32,
     known: Option<&HostProcess>,
 ) -> Result<(), DockerError> {
-    let pid = match inspect(docker, name).await {
+    let asked = match docker {
+        Some(docker) => inspect(docker, name).await,
+        None => Err(DockerError::NoDaemon {
+            container: name.to_owned(),
+        }),
+    };
+    let pid = match asked {
         Ok(inspected) => inspected.state.and_then(|s| s.pid).filter(|&p| p > 0),
         // The daemon is down (its containers may not be: containerd's shims keep them, and
         // with live-restore that is the point): the process last seen is signalled, if it is

@@ -42,6 +42,9 @@ pub enum DockerError {
     #[error("container {container} has no running process to signal")]
     NotRunning { container: String },
 
+    #[error("no daemon answers to say where container {container}'s process is")]
+    NoDaemon { container: String },
+
     #[error("sending a signal from the host to container {container}'s process {pid}: {reason}")]
     HostSignal {
         container: String,

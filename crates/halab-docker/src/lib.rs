@@ -21,7 +21,7 @@ pub mod observe;
 pub mod recorder;
 mod time;
 
-pub use connect::{DaemonInfo, connect};
+pub use connect::{DaemonInfo, connect, fresh_client};
 pub use error::DockerError;
 pub use recorder::Recorder;
 pub use time::{now, parse_docker_time};

@@ -139,10 +139,20 @@ pub fn find(paths: &LabPaths) -> Option<ProcInfo> {
 /// containerd pid file that names any live process; after a crash both pids may be reused.
 pub fn remove_stale_pidfiles(paths: &LabPaths) -> Result<(), LabError> {
     remove_pidfile_unless(&paths.pidfile(), |proc| is_lab_dockerd(proc, paths))?;
-    let exec_root = paths.exec_root();
     remove_pidfile_unless(&paths.containerd_pidfile(), |proc| {
-        proc.is_live() && proc.program() == "containerd" && proc.mentions_dir(&exec_root)
+        is_lab_containerd(proc, paths)
     })
+}
+
+/// The containerd the lab's dockerd started for itself, as its pid file names it, if it runs.
+pub fn find_containerd(paths: &LabPaths) -> Option<ProcInfo> {
+    process::read_pidfile(&paths.containerd_pidfile())
+        .and_then(process::read)
+        .filter(|proc| is_lab_containerd(proc, paths))
+}
+
+fn is_lab_containerd(proc: &ProcInfo, paths: &LabPaths) -> bool {
+    proc.is_live() && proc.program() == "containerd" && proc.mentions_dir(&paths.exec_root())
 }
 
 fn remove_pidfile_unless(

@@ -94,9 +94,13 @@ pub enum LabError {
         log_tail: String,
     },
 
-    #[error("dockerd of lab `{name}` (pid {pid}) was still running {timeout:?} after {signal}")]
+    #[error(
+        "{program} of lab `{name}` (pid {pid}) was still running {timeout:?} after dockerd got {signal}"
+    )]
     StopTimeout {
         name: String,
+        /// `dockerd`, or the `containerd` it started.
+        program: &'static str,
         pid: u32,
         signal: &'static str,
         timeout: Duration,

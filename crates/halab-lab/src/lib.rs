@@ -296,8 +296,8 @@ impl Lab {
     }
 
     /// Does `op` to the lab's dockerd and returns once it is done: a stop (SIGTERM, waiting up
-    /// to 60 s) or a crash (SIGKILL) returns once the process is gone — after a crash the
-    /// shims and containers keep running; a power loss kills every process of the lab; a
+    /// to 60 s) or a crash (SIGKILL) returns once dockerd and its containerd have ended, every
+    /// thread of them — after a crash the shims and containers keep running; a power loss kills every process of the lab; a
     /// start returns once dockerd answers.
     pub async fn perform(&self, op: DaemonOp) -> Result<(), LabError> {
         let Some((signal, timeout)) = ending(op) else {
@@ -311,14 +311,24 @@ impl Lab {
             name: self.paths.name.clone(),
             socket: self.paths.socket(),
         })?;
+        // dockerd's containerd goes with it: stopped by a stop, killed with a crash (moby starts
+        // it with `Pdeathsig: SIGKILL`, libcontainerd/supervisor/utils_linux.go). The daemon is
+        // down once both have ended: the next dockerd trusts a containerd pid file that names a
+        // live process (`remote.getContainerdPid`), and would wait for a dying containerd's
+        // socket until it gave up starting.
+        let containerd = dockerd::find_containerd(&self.paths);
         let started = Instant::now();
         tracing::info!(lab = %self.paths.name, pid = dockerd.pid, %op, "stopping dockerd");
         process::send(dockerd.pid, signal)?;
-        let left = process::wait_gone(&[(dockerd.pid, dockerd.start_time)], timeout).await;
-        if !left.is_empty() {
+        let mut ending = vec![("dockerd", dockerd.pid, dockerd.start_time)];
+        ending.extend(containerd.map(|c| ("containerd", c.pid, c.start_time)));
+        let identities: Vec<(u32, u64)> = ending.iter().map(|&(_, pid, t)| (pid, t)).collect();
+        let left = process::wait_gone(&identities, timeout).await;
+        if let Some(&(program, pid, _)) = ending.iter().find(|(_, pid, _)| left.contains(pid)) {
             return Err(LabError::StopTimeout {
                 name: self.paths.name.clone(),
-                pid: dockerd.pid,
+                program,
+                pid,
                 signal: signal.as_str(),
                 timeout,
             });

@@ -221,14 +221,33 @@ pub fn send(pid: u32, signal: Signal) -> Result<(), LabError> {
     }
 }
 
-/// Waits until none of `procs` (pid + start time) runs any more; returns those still running
-/// at the deadline.
+/// Whether the process has ended with all its threads: its pid is free or names another
+/// process, or it is a zombie whose thread group is empty.
+///
+/// Why not merely a zombie: a killed leader can be a zombie while its other threads are still
+/// exiting, and they hold the file table they share. A dockerd in that state still has its
+/// listening socket: a client's connect succeeds, and is reset when the last thread closes it
+/// — a call cut off, as far as the client can tell, by a daemon already reported gone.
+pub fn has_ended(pid: u32, start_time: u64) -> bool {
+    match read(pid) {
+        Some(proc) if proc.start_time == start_time => !proc.is_live() && threads_left(pid) <= 1,
+        _ => true,
+    }
+}
+
+/// Entries in `/proc/PID/task`: the threads not yet gone (a zombie leader is one of them).
+fn threads_left(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count)
+}
+
+/// Waits until every one of `procs` (pid + start time) has ended (see [`has_ended`]); returns
+/// those not ended at the deadline.
 pub async fn wait_gone(procs: &[(u32, u64)], timeout: Duration) -> Vec<u32> {
     let deadline = Instant::now() + timeout;
     loop {
         let left: Vec<u32> = procs
             .iter()
-            .filter(|(pid, start)| is_running(*pid, *start))
+            .filter(|(pid, start)| !has_ended(*pid, *start))
             .map(|(pid, _)| *pid)
             .collect();
         if left.is_empty() || Instant::now() >= deadline {
@@ -284,6 +303,55 @@ mod tests {
             ProcessId::current().map(|me| me.pid),
             Some(std::process::id())
         );
+    }
+
+    /// A leader that exits alone (`SYS_exit`, not `exit_group`) is a zombie while its other
+    /// thread, reading a line, runs on: what a SIGKILLed dockerd is for an instant, still
+    /// holding its socket.
+    const LEADER_EXITS_FIRST: &str = "
+import ctypes, os, platform, sys, threading
+threading.Thread(target=sys.stdin.readline).start()
+print(os.getpid(), flush=True)
+# ctypes lets go of the interpreter lock before the call, so the other thread can end.
+ctypes.CDLL(None).syscall({'x86_64': 60, 'aarch64': 93}[platform.machine()], 0)
+";
+
+    #[test]
+    fn a_zombie_leader_has_not_ended_while_its_threads_run() {
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", LEADER_EXITS_FIRST])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (the CI installs its tools with pip)");
+        let id = read(child.id()).unwrap().identity();
+        let mut pid = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut pid,
+        )
+        .unwrap();
+        assert_eq!(pid.trim(), id.pid.to_string());
+        let until = |done: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !done() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done()
+        };
+        assert!(
+            until(&|| read(id.pid).is_some_and(|p| p.state == 'Z')),
+            "the leader became a zombie"
+        );
+        assert!(!id.is_running(), "a zombie does not run");
+        assert!(!has_ended(id.pid, id.start_time), "its other thread does");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"end\n").unwrap();
+        assert!(
+            until(&|| has_ended(id.pid, id.start_time)),
+            "ended with its last thread, before it is reaped"
+        );
+        child.wait().unwrap();
+        assert!(has_ended(id.pid, id.start_time));
     }
 
     #[test]

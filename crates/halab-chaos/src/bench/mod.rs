@@ -408,7 +408,7 @@ async fn execute(
     let mut single = Vec::new();
     for subject in &subjects {
         let before = halab_docker::now();
-        containers::signal_from_host(&docker, &subject.container, 9, None).await?;
+        containers::signal_from_host(Some(&docker), &subject.container, 9, None).await?;
         single.push(wait_cycle(&recorder, subject, before).await?);
     }
 
@@ -437,7 +437,7 @@ async fn execute(
     let kills = futures_util::future::join_all(
         subjects
             .iter()
-            .map(|s| containers::signal_from_host(&docker, &s.container, 9, None)),
+            .map(|s| containers::signal_from_host(Some(&docker), &s.container, 9, None)),
     )
     .await;
     for killed in kills {

@@ -35,11 +35,12 @@ fn status_in(error: &str) -> Option<u16> {
 }
 
 /// Whether a call's error says no daemon took the call: a lab's socket refuses the connection
-/// or is gone, or the connection was reset before the daemon accepted it (a daemon being
-/// killed under a loaded machine still holds its socket an instant); the simulator says so.
+/// or is gone (so no client of it can be made), or the connection was reset before the daemon
+/// accepted it; the simulator says so.
 pub(crate) fn no_daemon_listening(error: &str) -> bool {
     error.contains("onnection refused")
         || error.contains("No such file or directory")
+        || error.contains("Socket not found")
         || error.contains("no daemon answers")
         || (error.contains("(Connect)") && error.contains("onnection reset"))
 }
@@ -237,6 +238,10 @@ mod tests {
         assert!(no_daemon_listening(
             "killing container x with signal 9: Error in the hyper legacy client: client error \
              (Connect): Connection reset by peer (os error 104)"
+        ));
+        assert!(no_daemon_listening(
+            "cannot reach a Docker daemon at unix:///l/docker.sock (Socket not found: \
+             /l/docker.sock): is dockerd running there, and may this user open its socket?"
         ));
         assert!(!no_daemon_listening(
             "Error in the hyper legacy client: connection closed before message completed"

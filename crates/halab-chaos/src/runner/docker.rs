@@ -377,7 +377,9 @@ async fn execute(
     let mut rt = DockerRuntime {
         node,
         recorder: &recorder,
-        docker: &docker,
+        docker: docker.clone(),
+        docker_host: docker_host.clone(),
+        stale: false,
         lab: resources.lab.as_ref(),
         observer: resources.observer.as_ref().expect("observer started above"),
         containers: containers_of,
@@ -452,7 +454,12 @@ fn record_op(recorder: &Recorder, node: &str, id: u64, step: OpStep, op: &Op) {
 struct DockerRuntime<'a> {
     node: String,
     recorder: &'a Recorder,
-    docker: &'a Docker,
+    /// The client of the daemon; a fresh one after each daemon operation (see
+    /// [`halab_docker::fresh_client`]).
+    docker: Docker,
+    docker_host: String,
+    /// Whether `docker` was made before the last daemon operation.
+    stale: bool,
     lab: Option<&'a Lab>,
     observer: &'a Observer,
     /// Each service's container.
@@ -471,7 +478,25 @@ impl DockerRuntime<'_> {
             .expect("daemon operations run only on labs (checked in preflight)")
     }
 
-    async fn daemon_op(&self, op: DaemonOp) -> OpStep {
+    async fn daemon_op(&mut self, op: DaemonOp) -> OpStep {
+        let step = self.lab_daemon_op(op).await;
+        // The connections to the daemon that was there are dead, or soon will be.
+        self.stale = true;
+        step
+    }
+
+    /// The client for the next call: a fresh one after a daemon operation (see
+    /// [`halab_docker::fresh_client`]). None can be made while the daemon's socket is gone:
+    /// then no daemon listens.
+    fn client(&mut self) -> Result<Docker, DockerError> {
+        if self.stale {
+            self.docker = halab_docker::fresh_client(&self.docker, &self.docker_host)?;
+            self.stale = false;
+        }
+        Ok(self.docker.clone())
+    }
+
+    async fn lab_daemon_op(&mut self, op: DaemonOp) -> OpStep {
         let done = match op {
             DaemonOp::Stop | DaemonOp::Crash | DaemonOp::PowerLoss => {
                 // While it is down, its containers' processes can only be found from what it
@@ -523,94 +548,103 @@ impl DockerRuntime<'_> {
         }
     }
 
-    async fn service_op(&self, service: &str, op: ServiceOp) -> OpStep {
-        let (docker, Some(container)) = (self.docker, self.containers.get(service)) else {
+    async fn service_op(&mut self, service: &str, op: ServiceOp) -> OpStep {
+        // While the daemon's socket is gone no client can be made: no daemon listens, and a
+        // call through the API is refused. What the harness does from the host goes on.
+        let client = self.client();
+        let Some(container) = self.containers.get(service).cloned() else {
             return OpStep::Fail {
                 error: format!("no service {service}"),
             };
         };
-        let timeout = |t: Option<i64>| t.map(|t| t as i32);
-        let done = match op {
-            ServiceOp::Signal { signal } => {
-                let known = self.known_process(service);
-                let sent =
-                    containers::signal_from_host(docker, container, signal, known.as_ref()).await;
-                if sent.is_ok() && signal == halab_model::signal::SIGKILL {
-                    return self
-                        .until_gone(service, known, OpStep::Ok { read: None })
-                        .await;
-                }
-                sent
-            }
-            ServiceOp::Exit { code } => {
-                let known = self.known_process(service);
-                let told = self.tell(service, &code.to_string());
-                return self.until_gone(service, known, told).await;
-            }
-            ServiceOp::Oom => {
-                let known = self.known_process(service);
-                let told = self.tell(service, "oom");
-                return self.until_gone(service, known, told).await;
-            }
-            ServiceOp::BindSource { present } => return self.bind_source(service, present),
-            ServiceOp::Inspect => {
-                return match containers::inspect(docker, container).await {
-                    Ok(inspected) => {
-                        self.remember_process(service, &inspected);
-                        let state = inspected.state.unwrap_or_default();
-                        OpStep::Ok {
-                            read: Some(Inspected {
-                                status: state.status.map_or("?".to_owned(), |s| s.to_string()),
-                                exit_code: state.exit_code.unwrap_or(-1),
-                                restart_count: inspected.restart_count.unwrap_or(-1),
-                                health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
-                            }),
-                        }
-                    }
-                    Err(DockerError::Api {
-                        source:
-                            bollard::errors::Error::DockerResponseServerError {
-                                status_code: 404, ..
-                            },
-                        ..
-                    }) => OpStep::Ok {
-                        read: Some(Inspected {
-                            status: "removed".into(),
-                            exit_code: -1,
-                            restart_count: -1,
-                            health: None,
-                        }),
-                    },
-                    Err(e) => failed(&e),
-                };
-            }
-            ServiceOp::Api(call) => match call {
-                ApiCall::Start => containers::start(docker, container).await,
-                ApiCall::Stop { timeout_s } => {
-                    containers::stop(docker, container, timeout(timeout_s)).await
-                }
-                ApiCall::Kill { signal } => containers::kill(docker, container, signal).await,
-                ApiCall::Restart { timeout_s } => {
-                    containers::restart(docker, container, timeout(timeout_s)).await
-                }
-                ApiCall::Pause => containers::pause(docker, container).await,
-                ApiCall::Unpause => containers::unpause(docker, container).await,
-                ApiCall::RemoveForce => containers::remove_force(docker, container).await,
-                ApiCall::UpdateRestartPolicy { policy } => {
-                    containers::update_restart_policy(docker, container, policy).await
-                }
+        match op {
+            ServiceOp::Inspect => match &client {
+                Ok(docker) => self.inspect(docker, service, &container).await,
+                Err(e) => failed(e),
             },
-        };
-        match done {
+            ServiceOp::Api(call) => match &client {
+                Ok(docker) => api_call(docker, &container, call).await,
+                Err(e) => failed(e),
+            },
+            ServiceOp::Signal { signal } => {
+                self.signal(client.as_ref().ok(), service, &container, signal)
+                    .await
+            }
+            ServiceOp::Exit { code } => self.told(service, &code.to_string()).await,
+            ServiceOp::Oom => self.told(service, "oom").await,
+            ServiceOp::BindSource { present } => self.bind_source(service, present),
+        }
+    }
+
+    /// `docker inspect`, its answer read into the history (a container that is gone reads
+    /// `removed`).
+    async fn inspect(&self, docker: &Docker, service: &str, container: &str) -> OpStep {
+        match containers::inspect(docker, container).await {
+            Ok(inspected) => {
+                self.remember_process(service, &inspected);
+                let state = inspected.state.unwrap_or_default();
+                OpStep::Ok {
+                    read: Some(Inspected {
+                        status: state.status.map_or("?".to_owned(), |s| s.to_string()),
+                        exit_code: state.exit_code.unwrap_or(-1),
+                        restart_count: inspected.restart_count.unwrap_or(-1),
+                        health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
+                    }),
+                }
+            }
+            Err(DockerError::Api {
+                source:
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    },
+                ..
+            }) => OpStep::Ok {
+                read: Some(Inspected {
+                    status: "removed".into(),
+                    exit_code: -1,
+                    restart_count: -1,
+                    health: None,
+                }),
+            },
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// A signal to the service's process from the host (found through `docker` if there is a
+    /// daemon to ask); a SIGKILL is done once the process is gone.
+    async fn signal(
+        &self,
+        docker: Option<&Docker>,
+        service: &str,
+        container: &str,
+        signal: i32,
+    ) -> OpStep {
+        let known = self.known_process(service);
+        match containers::signal_from_host(docker, container, signal, known.as_ref()).await {
+            Ok(()) if signal == halab_model::signal::SIGKILL => {
+                self.until_gone(service, known, OpStep::Ok { read: None })
+                    .await
+            }
             Ok(()) => OpStep::Ok { read: None },
             Err(e) => failed(&e),
         }
     }
 
+    /// An order to the service's program (an exit code, or `oom`), done once the process that
+    /// ran has ended.
+    async fn told(&self, service: &str, order: &str) -> OpStep {
+        let known = self.known_process(service);
+        let told = self.tell(service, order);
+        self.until_gone(service, known, told).await
+    }
+
     /// Inspects every service for its process (read-only: nothing the history needs).
-    async fn remember_processes(&self) {
+    async fn remember_processes(&mut self) {
+        let Ok(docker) = self.client() else {
+            return;
+        };
         for (service, container) in &self.containers {
-            if let Ok(inspected) = containers::inspect(self.docker, container).await {
+            if let Ok(inspected) = containers::inspect(&docker, container).await {
                 self.remember_process(service, &inspected);
             }
         }
@@ -719,6 +753,31 @@ impl DockerRuntime<'_> {
 /// How long a program may take to carry out an order (an OOM allocates until the kernel kills
 /// it), or a process to go after SIGKILL, before the outcome is unknown.
 const PROCESS_END: Duration = Duration::from_secs(15);
+
+/// A call to the daemon's API about `container`.
+async fn api_call(docker: &Docker, container: &str, call: ApiCall) -> OpStep {
+    let timeout = |t: Option<i64>| t.map(|t| t as i32);
+    let done = match call {
+        ApiCall::Start => containers::start(docker, container).await,
+        ApiCall::Stop { timeout_s } => {
+            containers::stop(docker, container, timeout(timeout_s)).await
+        }
+        ApiCall::Kill { signal } => containers::kill(docker, container, signal).await,
+        ApiCall::Restart { timeout_s } => {
+            containers::restart(docker, container, timeout(timeout_s)).await
+        }
+        ApiCall::Pause => containers::pause(docker, container).await,
+        ApiCall::Unpause => containers::unpause(docker, container).await,
+        ApiCall::RemoveForce => containers::remove_force(docker, container).await,
+        ApiCall::UpdateRestartPolicy { policy } => {
+            containers::update_restart_policy(docker, container, policy).await
+        }
+    };
+    match done {
+        Ok(()) => OpStep::Ok { read: None },
+        Err(e) => failed(&e),
+    }
+}
 
 /// How a refused or broken API call ended: refused by the daemon (or no daemon listening) is
 /// `fail`, nothing happened; anything else (a connection dropped mid-call) is `info`.
