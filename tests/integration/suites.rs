@@ -292,39 +292,6 @@ fn persisted_failures_are_run_first() {
     let _ = std::fs::remove_dir_all(&regressions);
 }
 
-/// What the suites found, and was fixed, stays fixed: every schedule kept in
-/// `scenarios/regressions/` passes on a lab daemon of its own and in the simulator, judged by
-/// the oracle (the suites draw them again only by chance).
-#[test]
-fn every_kept_regression_passes_on_a_lab_and_in_the_simulator() {
-    require_root();
-    let files = scenario_stems(&scenarios_dir().join("regressions"));
-    assert!(files.len() >= 8, "{files:?}");
-    for runtime in ["docker", "sim"] {
-        let state = StateDir::new();
-        let out = run(halab(
-            &state,
-            &[
-                "scenario",
-                "run",
-                "regressions",
-                "--json",
-                "--runtime",
-                runtime,
-            ],
-        ));
-        let suite = out.json();
-        let runs = suite["runs"].as_array().expect("runs");
-        assert_eq!(runs.len(), files.len(), "one report per file: {out}");
-        for report in runs {
-            let name = report["scenario"].as_str().unwrap_or_default();
-            crate::chaos_suite::assert_passed(name, runtime, report, &out);
-        }
-        assert_eq!(suite["verdict"], "pass", "{out}");
-        assert!(state.labs().is_empty(), "the regressions left a lab");
-    }
-}
-
 /// Ctrl-C during a suite on labs: exit 130, every lab removed.
 #[test]
 fn an_interrupted_suite_removes_its_labs() {
@@ -363,8 +330,12 @@ fn the_regressions_the_suites_found_pass_on_a_lab_and_in_the_simulator() {
             &["scenario", "run", "regressions", "--runtime", runtime],
         ));
         assert_eq!(out.code, 0, "{runtime}: {out}");
+        let kept = scenario_stems(&scenarios_dir().join("regressions")).len();
         assert!(
-            out.stdout.contains("7 scenario(s), 7 passed"),
+            kept >= 8
+                && out
+                    .stdout
+                    .contains(&format!("{kept} scenario(s), {kept} passed")),
             "{runtime}: {out}"
         );
     }
