@@ -342,6 +342,20 @@ impl HostProcess {
         })
     }
 
+    /// Whether the process has a handler for `signal` installed (`SigCgt` of
+    /// `/proc/PID/status`). A shell that traps a signal has none until it has run its `trap`.
+    pub fn catches(&self, signal: i32) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid)) else {
+            return false;
+        };
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .zip(u32::try_from(signal - 1).ok())
+            .is_some_and(|(mask, bit)| bit < 64 && mask & (1 << bit) != 0)
+    }
+
     /// Whether the process with that pid still lives in the container's cgroup: a pid reused
     /// by another process (the container's having ended) is never signalled.
     pub fn still_in_container(&self) -> bool {
@@ -425,4 +439,49 @@ pub async fn remove_labelled(
 /// Removes one run's containers.
 pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<Vec<String>, DockerError> {
     remove_labelled(docker, &labels::run_filter(run_id), &Default::default()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(child: &std::process::Child) -> HostProcess {
+        HostProcess {
+            pid: i64::from(child.id()),
+            container_id: String::new(),
+            paused: false,
+        }
+    }
+
+    /// A shell catches SIGTERM once it has run its `trap`, and not before; SIGKILL never.
+    #[test]
+    fn a_trap_shows_in_the_caught_signals() {
+        use std::io::BufRead;
+        let mut trapping = std::process::Command::new("sh")
+            .args(["-c", "trap 'exit 3' TERM; echo trapped; read line"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        std::io::BufReader::new(trapping.stdout.take().unwrap())
+            .read_line(&mut said)
+            .unwrap();
+        assert_eq!(said.trim(), "trapped");
+        assert!(process(&trapping).catches(15));
+        assert!(!process(&trapping).catches(9));
+        let mut plain = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(!process(&plain).catches(15));
+        for child in [&mut trapping, &mut plain] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert!(
+            !process(&plain).catches(15),
+            "a process gone catches nothing"
+        );
+    }
 }

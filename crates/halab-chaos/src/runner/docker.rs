@@ -24,7 +24,7 @@ use halab_docker::{DaemonInfo, Docker, DockerError, Recorder, labels};
 use halab_lab::{Lab, LabError, LabOptions};
 use halab_model::{
     ApiCall, DaemonAction, DaemonOp, EngineVersion, Entry, Happening, History, Inspected, Nanos,
-    Op, OpStep, ServiceOp,
+    Op, OpStep, ServiceOp, SignalResponse,
 };
 
 use super::engine::play;
@@ -385,6 +385,12 @@ async fn execute(
         containers: containers_of,
         service_dirs,
         counters: &counters,
+        traps_term: scenario
+            .services
+            .iter()
+            .filter(|s| s.script.is_none() && s.on_stop_signal != SignalResponse::Ignore)
+            .map(|s| s.name.clone())
+            .collect(),
         processes: Default::default(),
     };
     let target = TargetInfo {
@@ -467,6 +473,9 @@ struct DockerRuntime<'a> {
     /// Each service's directory on the host.
     service_dirs: HashMap<String, PathBuf>,
     counters: &'a [(String, CounterFile)],
+    /// The services whose program traps SIGTERM (halab's program, answering the stop signal):
+    /// see [`DockerRuntime::until_trapped`].
+    traps_term: Vec<String>,
     /// Each service's main process as the last inspection showed it: a crash from the host
     /// while the daemon is down signals it (see `containers::signal_from_host`).
     processes: std::sync::Mutex<HashMap<String, containers::HostProcess>>,
@@ -502,6 +511,10 @@ impl DockerRuntime<'_> {
                 // While it is down, its containers' processes can only be found from what it
                 // last said of them (no restart happens meanwhile).
                 self.remember_processes().await;
+                if op == DaemonOp::Stop {
+                    let all: Vec<String> = self.containers.keys().cloned().collect();
+                    self.until_trapped(None, &all).await;
+                }
                 let stopped = self.lab().perform(op).await;
                 if stopped.is_ok() {
                     self.observer.wait_down(Duration::from_secs(5)).await;
@@ -563,10 +576,20 @@ impl DockerRuntime<'_> {
                 Err(e) => failed(e),
             },
             ServiceOp::Api(call) => match &client {
-                Ok(docker) => api_call(docker, &container, call).await,
+                Ok(docker) => {
+                    if sends_sigterm(op) {
+                        self.until_trapped(Some(docker), &[service.to_owned()])
+                            .await;
+                    }
+                    api_call(docker, &container, call).await
+                }
                 Err(e) => failed(e),
             },
             ServiceOp::Signal { signal } => {
+                if sends_sigterm(op) {
+                    self.until_trapped(client.as_ref().ok(), &[service.to_owned()])
+                        .await;
+                }
                 self.signal(client.as_ref().ok(), service, &container, signal)
                     .await
             }
@@ -636,6 +659,36 @@ impl DockerRuntime<'_> {
         let known = self.known_process(service);
         let told = self.tell(service, order);
         self.until_gone(service, known, told).await
+    }
+
+    /// Before SIGTERM is sent to `services` (by `docker stop`, `docker restart`, a kill with
+    /// TERM, or the daemon's stop): waits until the process of each that runs and traps it has
+    /// run its `trap`, at most [`TRAP_WAIT`] in all.
+    ///
+    /// Why: the daemon logs `start` when the task starts, before the container's shell has read
+    /// its first line. A SIGTERM in between reaches a PID 1 with no handler, which the kernel
+    /// drops — on a loaded machine a stop right after a start then waited out the stop timeout
+    /// and killed the process (exit 137, not the program's answer). The model's program answers
+    /// from its start; the harness makes that true before it sends the signal. The process is
+    /// the one `docker` reports now, or the one last seen.
+    async fn until_trapped(&self, docker: Option<&Docker>, services: &[String]) {
+        let deadline = tokio::time::Instant::now() + TRAP_WAIT;
+        for service in services.iter().filter(|s| self.traps_term.contains(s)) {
+            if let (Some(docker), Some(container)) = (docker, self.containers.get(service))
+                && let Ok(inspected) = containers::inspect(docker, container).await
+            {
+                self.remember_process(service, &inspected);
+            }
+            let Some(process) = self.known_process(service).filter(|p| !p.paused) else {
+                continue;
+            };
+            while process.still_in_container()
+                && !process.catches(halab_model::signal::SIGTERM)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(TRAP_POLL).await;
+            }
+        }
     }
 
     /// Inspects every service for its process (read-only: nothing the history needs).
@@ -748,6 +801,23 @@ impl DockerRuntime<'_> {
             },
         }
     }
+}
+
+/// How long the harness waits, before it sends SIGTERM, for the programs that trap it to have
+/// run their `trap` (see [`DockerRuntime::until_trapped`]): a bound, met in milliseconds.
+const TRAP_WAIT: Duration = Duration::from_secs(5);
+/// How often a process's signal handlers are read meanwhile.
+const TRAP_POLL: Duration = Duration::from_millis(10);
+
+/// Whether `op` sends SIGTERM to the service's process.
+fn sends_sigterm(op: ServiceOp) -> bool {
+    use halab_model::signal::SIGTERM;
+    matches!(
+        op,
+        ServiceOp::Api(ApiCall::Stop { .. } | ApiCall::Restart { .. })
+            | ServiceOp::Api(ApiCall::Kill { signal: SIGTERM })
+            | ServiceOp::Signal { signal: SIGTERM }
+    )
 }
 
 /// How long a program may take to carry out an order (an OOM allocates until the kernel kills
