@@ -565,14 +565,14 @@ impl DockerRuntime<'_> {
         // While the daemon's socket is gone no client can be made: no daemon listens, and a
         // call through the API is refused. What the harness does from the host goes on.
         let client = self.client();
-        let Some(container) = self.containers.get(service).cloned() else {
+        let Some(container) = self.containers.get(service) else {
             return OpStep::Fail {
                 error: format!("no service {service}"),
             };
         };
         match op {
             ServiceOp::Inspect => match &client {
-                Ok(docker) => self.inspect(docker, service, &container).await,
+                Ok(docker) => self.inspect(docker, service, container).await,
                 Err(e) => failed(e),
             },
             ServiceOp::Api(call) => match &client {
@@ -581,7 +581,7 @@ impl DockerRuntime<'_> {
                         self.until_trapped(Some(docker), &[service.to_owned()])
                             .await;
                     }
-                    api_call(docker, &container, call).await
+                    api_call(docker, container, call).await
                 }
                 Err(e) => failed(e),
             },
@@ -590,7 +590,7 @@ impl DockerRuntime<'_> {
                     self.until_trapped(client.as_ref().ok(), &[service.to_owned()])
                         .await;
                 }
-                self.signal(client.as_ref().ok(), service, &container, signal)
+                self.signal(client.as_ref().ok(), service, container, signal)
                     .await
             }
             ServiceOp::Exit { code } => self.told(service, &code.to_string()).await,
